@@ -1,0 +1,103 @@
+"""The one exception hierarchy of multivec.
+
+Every error raised on purpose by multivec derives from :class:`MultivecError`, and every message says what was
+wrong and what to do about it. Errors that are about the caller's input also derive from :class:`ValueError`, and
+missing optional dependencies from :class:`ImportError`, so code written against the frameworks' conventions keeps
+working::
+
+    >>> from multivec.errors import InvalidInputError, MultivecError
+    >>> try:
+    ...     raise InvalidInputError("texts[2] is empty; pass non-empty strings", index=2)
+    ... except MultivecError as err:
+    ...     print(type(err).__name__, err.index)
+    InvalidInputError 2
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CollectionNotFoundError",
+    "ConfigurationError",
+    "DimensionMismatchError",
+    "EmbeddingError",
+    "InfinityError",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "ModelLoadError",
+    "MultivecError",
+    "StoreError",
+    "StoreLockedError",
+]
+
+
+class MultivecError(Exception):
+    """Base class of every error multivec raises on purpose."""
+
+
+class ConfigurationError(MultivecError, ValueError):
+    """An option given to a constructor is invalid (wrong value, contradictory options)."""
+
+
+class InvalidInputError(MultivecError, ValueError):
+    """An input (text, image, vector, id, metadata) is invalid.
+
+    ``index`` is the input's position in the batch the caller passed, when the error is about one item.
+    """
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class DimensionMismatchError(InvalidInputError):
+    """A vector's dimension differs from the one the model or collection uses."""
+
+
+class MissingDependencyError(MultivecError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, feature: str, extra: str, *, missing: str | None = None) -> None:
+        what = f" ({missing} is not installed)" if missing else ""
+        super().__init__(f'{feature} needs optional dependencies{what}: pip install "multivec[{extra}]"')
+        self.extra = extra
+
+
+class EmbeddingError(MultivecError, RuntimeError):
+    """Computing embeddings failed for a reason other than the caller's input."""
+
+
+class ModelLoadError(EmbeddingError):
+    """A model could not be loaded (not found locally while offline, unsupported architecture, …)."""
+
+
+class InfinityError(EmbeddingError):
+    """An Infinity server request failed.
+
+    ``status_code`` is the HTTP status (``None`` for transport failures such as refused connections or timeouts),
+    ``server_message`` the message the server sent, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        server_message: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.server_message = server_message
+        self.url = url
+
+
+class StoreError(MultivecError, RuntimeError):
+    """The vector store failed to read or write."""
+
+
+class StoreLockedError(StoreError):
+    """The store's directory is already opened by another store instance or process."""
+
+
+class CollectionNotFoundError(StoreError):
+    """The named collection does not exist."""

@@ -1,0 +1,68 @@
+"""Late-interaction scoring: MaxSim, pooling, and the [0, 1] relevance mapping.
+
+``maxsim(q, d)`` is the ColBERT score: for every query token, the best dot product with any document token,
+summed over query tokens. With unit-norm rows each term is a cosine in [-1, 1], so the raw score lies in
+``[-n_query_tokens, n_query_tokens]``; :func:`relevance` maps it to [0, 1] as ``(score / n_query_tokens + 1) / 2``.
+
+>>> import numpy as np
+>>> q = np.eye(2, 4, dtype=np.float32)
+>>> float(maxsim(q, q)), relevance(2.0, 2)
+(2.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from multivec.types import MultiVector, SingleVector
+
+__all__ = ["maxsim", "maxsim_many", "normalize_rows", "pool", "relevance"]
+
+
+def maxsim(query: MultiVector, document: MultiVector) -> float:
+    """Sum over query rows of the maximum dot product with any document row."""
+    q = np.atleast_2d(query)
+    d = np.atleast_2d(document)
+    return float((q @ d.T).max(axis=1).sum())
+
+
+def maxsim_many(query: MultiVector, documents: Sequence[MultiVector]) -> npt.NDArray[np.float32]:
+    """MaxSim of one query against many documents in one matrix product (documents may differ in length)."""
+    if not documents:
+        return np.zeros(0, dtype=np.float32)
+    q = np.atleast_2d(query).astype(np.float32, copy=False)
+    docs = [np.atleast_2d(d) for d in documents]
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    flat = np.concatenate(docs).astype(np.float32, copy=False)
+    sims = q @ flat.T  # (n_query_tokens, total_doc_tokens)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    best = np.maximum.reduceat(sims, starts, axis=1)  # (n_query_tokens, n_docs)
+    return best.sum(axis=0).astype(np.float32)
+
+
+def normalize_rows(vectors: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+    """L2-normalise each row (or the vector itself, for 1-D input); zero rows stay zero."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(arr, axis=-1, keepdims=True)
+    return np.divide(arr, norms, out=np.zeros_like(arr), where=norms > 0)
+
+
+def pool(multivector: MultiVector) -> SingleVector:
+    """The pooled first-stage vector: mean of the rows, L2-normalised (a single vector is just normalised)."""
+    arr = np.asarray(multivector, dtype=np.float32)
+    mean = arr if arr.ndim == 1 else arr.mean(axis=0)
+    return normalize_rows(mean)
+
+
+def relevance(score: float, n_query_tokens: int) -> float:
+    """Map a raw MaxSim score to [0, 1]: the mean best cosine per query token, shifted and scaled.
+
+    For single-vector collections pass the cosine with ``n_query_tokens=1``. Results are clipped to [0, 1] to
+    absorb float rounding and non-normalised inputs.
+    """
+    if n_query_tokens <= 0:
+        raise ValueError("n_query_tokens must be positive")
+    return float(min(1.0, max(0.0, (score / n_query_tokens + 1.0) / 2.0)))
