@@ -201,9 +201,7 @@ class MultiVectorBaseEmbedding(ABC):
 
     async def aembed_documents_batch(self, texts: Sequence[str], show_progress: bool = False) -> list[Embedding]:
         """Async twin of :meth:`embed_documents_batch`; up to ``max_concurrency`` chunks run at once."""
-        return await self._arun_batched(
-            _check_texts(texts), self.aembed_documents, show_progress, "Embedding texts"
-        )
+        return await self._arun_batched(_check_texts(texts), self.aembed_documents, show_progress, "Embedding texts")
 
     # -- batching shared by texts and images ------------------------------------------------------------------
 
@@ -312,9 +310,7 @@ class MultiVectorMultiModalEmbedding(MultiVectorBaseEmbedding):
         decoded = self.load_images(images)
         return self._run_batched(decoded, self._embed_decoded, show_progress, "Embedding images")
 
-    async def aembed_images_batch(
-        self, images: Sequence[ImageInput], show_progress: bool = False
-    ) -> list[Embedding]:
+    async def aembed_images_batch(self, images: Sequence[ImageInput], show_progress: bool = False) -> list[Embedding]:
         """Async twin of :meth:`embed_images_batch`; up to ``max_concurrency`` chunks run at once."""
         decoded = await asyncio.to_thread(self.load_images, images)
         return await self._arun_batched(decoded, self._aembed_decoded, show_progress, "Embedding images")
