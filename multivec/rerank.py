@@ -4,9 +4,9 @@ Both framework adapters' rerankers are thin layers over :func:`rerank` / :func:`
 
 >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
 >>> fake = DeterministicFakeMultiVectorEmbedding(dim=32)
->>> ranked = rerank(fake, "red apples", ["blue cars", "red apples", "green pears"], top_n=2)
+>>> ranked = rerank(fake, "red apples", ["blue cars", "red apples", "green pears"], top_n=1)
 >>> [r.index for r in ranked]
-[1, 0]
+[1]
 """
 
 from __future__ import annotations
