@@ -39,6 +39,7 @@ DEFAULT_MAX_PIXELS = 89_478_485
 _SOURCE_FORMAT = "multivec_source_format"
 _SOURCE_BYTES = "multivec_source_bytes"
 _URL_PREFIXES = ("http://", "https://")
+_EXIF_ORIENTATION = 0x0112
 
 
 def _where(index: int | None) -> str:
@@ -169,7 +170,8 @@ def load_image(
         raw = source
         decoded = _decode(source, where, index, max_pixels)
     source_format = decoded.format
-    transposed = ImageOps.exif_transpose(decoded)
+    oriented = decoded.getexif().get(_EXIF_ORIENTATION, 1) in (0, 1)
+    transposed = decoded if oriented else ImageOps.exif_transpose(decoded)
     normalised = transposed if transposed.mode == "RGB" else transposed.convert("RGB")
     width, height = normalised.size
     if width < min_size[0] or height < min_size[1]:
@@ -181,7 +183,7 @@ def load_image(
         # exif_transpose and convert returned the input itself; copy so we never mutate the caller's image.
         normalised = decoded.copy()
     normalised.info[_SOURCE_FORMAT] = source_format
-    unchanged = transposed is decoded and decoded.mode == "RGB"
+    unchanged = oriented and decoded.mode == "RGB"
     if raw is not None and source_format == "JPEG" and unchanged:
         normalised.info[_SOURCE_BYTES] = raw
     return normalised
