@@ -208,7 +208,7 @@ def encode_image(image: Image.Image) -> tuple[bytes, str]:
     if isinstance(original, bytes):
         return original, "image/jpeg"
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue(), "image/png"
 
 

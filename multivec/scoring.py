@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from multivec.types import MultiVector, SingleVector
 
-__all__ = ["maxsim", "maxsim_many", "normalize_rows", "pool", "relevance"]
+__all__ = ["flat_vector", "maxsim", "maxsim_many", "normalize_rows", "pool", "relevance"]
 
 
 def maxsim(query: MultiVector, document: MultiVector) -> float:
@@ -55,6 +55,18 @@ def pool(multivector: MultiVector) -> SingleVector:
     arr = np.asarray(multivector, dtype=np.float32)
     mean = arr if arr.ndim == 1 else arr.mean(axis=0)
     return normalize_rows(mean)
+
+
+def flat_vector(embedding: npt.NDArray[np.floating]) -> list[float]:
+    """The one flat vector a single-vector contract (LangChain, LlamaIndex) wants, as a list of floats.
+
+    A multi-vector gives its :func:`pool`; a single vector (BiPali) is returned as it is.
+
+    >>> [round(x, 4) for x in flat_vector(np.array([[1, 0], [0, 1]], dtype=np.float32))]
+    [0.7071, 0.7071]
+    """
+    vector = pool(embedding) if np.ndim(embedding) == 2 else np.asarray(embedding, dtype=np.float32)
+    return [float(x) for x in vector.tolist()]
 
 
 def relevance(score: float, n_query_tokens: int) -> float:

@@ -1,0 +1,138 @@
+"""MaxSim reranking of any retriever's documents, as a LangChain document compressor.
+
+:class:`MaxSimReranker` re-scores the candidates of any retriever (BM25, a dense store, ours) with a multi-vector
+embedder and keeps the best ``top_n``. It is a ``BaseDocumentCompressor``, so it plugs into
+``ContextualCompressionRetriever`` (``langchain_classic.retrievers``) or any pipeline that calls
+``compress_documents``. Scoring is :func:`multivec.rerank.rerank`: candidates are embedded in batches of the
+embedder's ``embed_batch_size``.
+
+>>> from langchain_core.documents import Document
+>>> from langchain_multivec import MaxSimReranker, MultiVectorEmbeddings
+>>> reranker = MaxSimReranker(embedding=MultiVectorEmbeddings.fake(dim=32), top_n=1)
+>>> docs = [Document(page_content="blue cars"), Document(page_content="red apples")]
+>>> best = reranker.compress_documents(docs, "red apples")
+>>> best[0].page_content, best[0].metadata["relevance_score"]
+('red apples', 1.0)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import Callbacks
+from langchain_core.documents import BaseDocumentCompressor, Document
+from pydantic import ConfigDict, Field
+
+from langchain_multivec.embeddings import MultiVectorEmbeddings, as_core_embedder
+from multivec.embeddings.base import MultiVectorBaseEmbedding
+from multivec.errors import InvalidInputError
+from multivec.pdf import DEFAULT_DPI
+from multivec.rerank import Modality, RerankResult, arerank, rerank
+from multivec.source_images import source_image
+from multivec.types import ImageInput
+
+__all__ = ["MaxSimReranker"]
+
+
+def _candidates(documents: Sequence[Document], pdf_dpi: float) -> tuple[list[str | ImageInput], list[Modality]]:
+    """What to embed for each document: its text, or for image documents (``metadata["modality"] == "image"``,
+    as returned by :class:`~langchain_multivec.QdrantMultiVectorStore`) the image at ``metadata["source"]`` (for a
+    PDF, page ``metadata["page"]`` rendered at ``pdf_dpi``)."""
+    inputs: list[str | ImageInput] = []
+    modalities: list[Modality] = []
+    for i, doc in enumerate(documents):
+        if doc.metadata.get("modality") == "image":
+            source = doc.metadata.get("source")
+            if not source:
+                raise InvalidInputError(
+                    f"documents[{i}] is an image document without metadata['source']; set it to the image's path",
+                    index=i,
+                )
+            inputs.append(source_image(source, doc.metadata.get("page"), dpi=pdf_dpi))
+            modalities.append("image")
+        else:
+            inputs.append(doc.page_content)
+            modalities.append("text")
+    return inputs, modalities
+
+
+def _reranked(documents: Sequence[Document], results: list[RerankResult]) -> list[Document]:
+    """Copies of the documents in result order, with ``relevance_score`` ([0, 1]) and raw MaxSim ``score``."""
+    out = []
+    for r in results:
+        doc = documents[r.index]
+        metadata = {**doc.metadata, "relevance_score": r.relevance, "score": r.score}
+        out.append(doc.model_copy(update={"metadata": metadata}))
+    return out
+
+
+class MaxSimReranker(BaseDocumentCompressor):
+    """Rerank documents by MaxSim against the query with a multi-vector embedder; keep the best ``top_n``.
+
+    Args:
+        embedding: a :class:`~langchain_multivec.MultiVectorEmbeddings` or a core multivec embedder.
+        top_n: how many documents to keep (``None``: keep all, reordered). Default 3, like LangChain's other
+            rerankers.
+        pdf_dpi: resolution at which PDF pages are rendered for scoring; use the one they were indexed with
+            (``add_pdfs(dpi=...)``, default :data:`multivec.pdf.DEFAULT_DPI`) to score them as the store does.
+        show_progress: progress bar while embedding the candidates.
+
+    Returned documents are copies (the inputs are not modified) with ``metadata["relevance_score"]`` (MaxSim mapped
+    to [0, 1], comparable across queries) and ``metadata["score"]`` (raw MaxSim). Image documents
+    (``metadata["modality"] == "image"``) are embedded from the image at ``metadata["source"]`` (for PDF pages,
+    page ``metadata["page"]`` rendered at ``pdf_dpi``), which needs a multimodal embedder.
+
+    Reranking a BM25 retriever::
+
+        from langchain_classic.retrievers import ContextualCompressionRetriever
+        from langchain_community.retrievers import BM25Retriever
+
+        bm25 = BM25Retriever.from_texts(texts, k=20)
+        reranker = MaxSimReranker(embedding=MultiVectorEmbeddings.create("colbert", "colbert-ir/colbertv2.0"), top_n=4)
+        retriever = ContextualCompressionRetriever(base_compressor=reranker, base_retriever=bm25)
+        retriever.invoke("how do wings stall?")
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    embedding: MultiVectorBaseEmbedding
+    top_n: int | None = Field(default=3, ge=1)
+    pdf_dpi: float = Field(default=DEFAULT_DPI, gt=0)
+    show_progress: bool = False
+
+    def __init__(self, **data: Any) -> None:
+        # unwrapped before pydantic, so a wrong embedder raises ConfigurationError rather than a ValidationError
+        if "embedding" in data:
+            data["embedding"] = as_core_embedder(data["embedding"])
+        super().__init__(**data)
+
+    @property
+    def embeddings(self) -> MultiVectorEmbeddings:
+        """The embedder as a drop-in LangChain ``Embeddings``."""
+        return MultiVectorEmbeddings(self.embedding)
+
+    def compress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
+        """Rerank ``documents`` for ``query`` and return the best ``top_n`` (copies with scores in metadata)."""
+        if not documents:
+            return []
+        inputs, modalities = _candidates(documents, self.pdf_dpi)
+        results = rerank(
+            self.embedding, query, inputs, modalities=modalities, top_n=self.top_n, show_progress=self.show_progress
+        )
+        return _reranked(documents, results)
+
+    async def acompress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
+        """Async twin of :meth:`compress_documents` (the query and candidates are embedded concurrently)."""
+        if not documents:
+            return []
+        inputs, modalities = await asyncio.to_thread(_candidates, documents, self.pdf_dpi)
+        results = await arerank(
+            self.embedding, query, inputs, modalities=modalities, top_n=self.top_n, show_progress=self.show_progress
+        )
+        return _reranked(documents, results)

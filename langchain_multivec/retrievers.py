@@ -1,0 +1,127 @@
+"""A LangChain retriever that searches a :class:`~langchain_multivec.QdrantMultiVectorStore` by MaxSim.
+
+:class:`MaxSimRetriever` is a ``BaseRetriever`` (a Runnable), so it composes in LCEL chains. Every returned
+``Document`` carries its scores in metadata: ``score`` (raw MaxSim) and ``relevance_score`` ([0, 1]).
+
+>>> from langchain_multivec import MaxSimRetriever, MultiVectorEmbeddings, QdrantMultiVectorStore
+>>> store = QdrantMultiVectorStore.from_texts(
+...     ["red apples", "green apples", "blue cars"], MultiVectorEmbeddings.fake(dim=32), location=":memory:")
+>>> retriever = MaxSimRetriever(vectorstore=store, k=2)
+>>> [d.page_content for d in retriever.invoke("red apples")]
+['red apples', 'green apples']
+>>> [d.page_content for d in retriever.invoke("red apples", k=1)]
+['red apples']
+>>> retriever.invoke("red apples", k=1)[0].metadata["relevance_score"]
+1.0
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+from qdrant_client import models
+
+from langchain_multivec.vectorstores import QdrantMultiVectorStore, record_to_document
+from multivec.errors import ConfigurationError, InvalidInputError
+from multivec.store import Hit, MultiVectorStore
+
+__all__ = ["MaxSimRetriever"]
+
+SearchType = Literal["similarity", "mmr", "similarity_score_threshold"]
+
+#: Options a call may override: ``retriever.invoke(query, k=..., filter=...)``.
+_CALL_OPTIONS = frozenset({"k", "filter", "score_threshold", "fetch_k", "lambda_mult", "exact"})
+
+
+def _with_scores(hit: Hit) -> Document:
+    doc = record_to_document(hit)
+    doc.metadata["score"] = hit.score
+    doc.metadata["relevance_score"] = hit.relevance
+    return doc
+
+
+class MaxSimRetriever(BaseRetriever):
+    """Retrieve documents from a :class:`~langchain_multivec.QdrantMultiVectorStore` by MaxSim.
+
+    Args:
+        vectorstore: the store to search (a core :class:`~multivec.store.MultiVectorStore` is wrapped for you).
+        k: how many documents to return; override per call with ``invoke(query, k=...)``.
+        filter: a dict filter (see :mod:`multivec.store.filters`) or a ``qdrant_client.models.Filter``.
+        search_type: ``"similarity"`` (MaxSim ranking), ``"mmr"`` (maximal marginal relevance over ``fetch_k``
+            candidates, ``lambda_mult``), or ``"similarity_score_threshold"`` (similarity, keeping documents whose
+            [0, 1] relevance is at least ``score_threshold``).
+        exact: exact MaxSim over every matching record instead of prefetch + rerank (similarity search types).
+
+    Per-call overrides: ``invoke(query, k=..., filter=..., score_threshold=..., fetch_k=..., lambda_mult=...,
+    exact=...)``. Every document has ``metadata["score"]`` (raw MaxSim) and ``metadata["relevance_score"]``
+    ([0, 1]).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    vectorstore: QdrantMultiVectorStore
+    k: int = Field(default=4, ge=1)
+    filter: dict[str, Any] | models.Filter | None = None
+    search_type: SearchType = "similarity"
+    score_threshold: float | None = None
+    fetch_k: int = Field(default=20, ge=1)
+    lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
+    exact: bool = False
+
+    def __init__(self, **data: Any) -> None:
+        # checks of our own run before pydantic, so they raise multivec errors rather than a ValidationError
+        if isinstance(data.get("vectorstore"), MultiVectorStore):
+            data["vectorstore"] = QdrantMultiVectorStore.from_store(data["vectorstore"])
+        if data.get("search_type") == "similarity_score_threshold" and data.get("score_threshold") is None:
+            raise ConfigurationError(
+                'search_type="similarity_score_threshold" needs score_threshold (a relevance in [0, 1])'
+            )
+        super().__init__(**data)
+
+    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(overrides) - _CALL_OPTIONS)
+        if unknown:
+            raise InvalidInputError(
+                f"MaxSimRetriever got unknown option(s) {unknown}; accepted: {', '.join(sorted(_CALL_OPTIONS))}"
+            )
+        options = {
+            "k": self.k,
+            "filter": self.filter,
+            "score_threshold": self.score_threshold,
+            "fetch_k": self.fetch_k,
+            "lambda_mult": self.lambda_mult,
+            "exact": self.exact,
+        }
+        options.update({key: value for key, value in overrides.items() if value is not None})
+        return options
+
+    def _documents(self, hits: list[Hit], options: dict[str, Any]) -> list[Document]:
+        threshold = options["score_threshold"]
+        if self.search_type == "similarity_score_threshold":
+            hits = [h for h in hits if h.relevance >= threshold]
+        return [_with_scores(h) for h in hits]
+
+    def _request(self, query: str, overrides: dict[str, Any]) -> tuple[bool, tuple[Any, ...], dict[str, Any]]:
+        """(is_mmr, arguments of the store's hit method, resolved options): shared by sync and async."""
+        o = self._options(overrides)
+        if self.search_type == "mmr":
+            return True, (query, o["k"], o["fetch_k"], o["lambda_mult"], {"filter": o["filter"]}), o
+        return False, (query, o["k"], {"filter": o["filter"], "exact": o["exact"]}), o
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        mmr, args, options = self._request(query, kwargs)
+        hits = self.vectorstore._mmr_hits(*args) if mmr else self.vectorstore._hits(*args)
+        return self._documents(hits, options)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        mmr, args, options = self._request(query, kwargs)
+        hits = await (self.vectorstore._ammr_hits(*args) if mmr else self.vectorstore._ahits(*args))
+        return self._documents(hits, options)

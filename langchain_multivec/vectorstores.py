@@ -1,0 +1,498 @@
+"""A LangChain ``VectorStore`` with late-interaction (MaxSim) search on Qdrant.
+
+:class:`QdrantMultiVectorStore` is a thin LangChain face of :class:`multivec.store.MultiVectorStore`: every text or
+image is stored as its token vectors and searched by MaxSim (a pooled-vector prefetch, then exact MaxSim on the
+candidates). The storage is embedded qdrant-edge (``path=...``, the default), or a Qdrant server through
+qdrant-client (``url=...``, or ``location=":memory:"`` for tests).
+
+>>> from langchain_core.documents import Document
+>>> from langchain_multivec import MultiVectorEmbeddings, QdrantMultiVectorStore
+>>> store = QdrantMultiVectorStore(MultiVectorEmbeddings.fake(dim=32), location=":memory:")
+>>> store.add_documents([Document("red apples", metadata={"genre": "fruit"}, id="a"),
+...                      Document("blue cars", metadata={"genre": "auto"}, id="b")])
+['a', 'b']
+>>> [(d.id, d.page_content) for d in store.similarity_search("apples", k=1)]
+[('a', 'red apples')]
+>>> [d.id for d in store.similarity_search("cars", k=2, filter={"genre": "fruit"})]
+['a']
+>>> [(d.id, round(s, 2)) for d, s in store.similarity_search_with_relevance_scores("red apples", k=1)]
+[('a', 1.0)]
+>>> store.close()
+
+Documents
+    Text results are ``Document(id=<your id>, page_content=<text>, metadata=<your metadata>)``; the metadata is
+    exactly what you stored. Image results (from :meth:`~QdrantMultiVectorStore.add_images`) have
+    ``page_content`` = the stored image reference (its path/URI, or its id when the image was given as bytes or a
+    PIL image), and metadata that points to the image: ``modality="image"``, ``source`` (the path/URI) and
+    ``page`` (for PDF pages). These keys are only added when the record has them and never replace your own keys.
+
+Scores
+    ``similarity_search_with_score`` gives the raw MaxSim score (sum over query tokens of the best cosine, so it
+    grows with the query length); ``similarity_search_with_relevance_scores`` gives the store's relevance in
+    [0, 1] (``(score / n_query_tokens + 1) / 2``), comparable across queries, which is what
+    ``as_retriever(search_type="similarity_score_threshold", search_kwargs={"score_threshold": 0.7})`` filters on.
+
+Filters
+    Every search, ``delete`` and :class:`~langchain_multivec.MaxSimRetriever` takes ``filter=``: a dict in the
+    store's Mongo-style language over your metadata keys (``{"genre": "fruit"}``, ``{"year": {"$gte": 2000}}``,
+    ``{"$or": [...]}``, see :mod:`multivec.store.filters`) or a raw ``qdrant_client.models.Filter`` with keys as
+    payload paths (``"metadata.genre"``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.vectorstores import VectorStore
+from typing_extensions import Self
+
+from langchain_multivec.embeddings import MultiVectorEmbeddings, as_core_embedder
+from multivec.embeddings.base import MultiVectorBaseEmbedding
+from multivec.errors import InvalidInputError
+from multivec.pdf import DEFAULT_DPI, aadd_pdfs, add_pdfs
+from multivec.store import Hit, MultiVectorStore, Record
+from multivec.store.store import DEFAULT_MULTIVECTOR_DATATYPE, DEFAULT_PREFETCH_LIMIT
+from multivec.types import ImageInput
+
+__all__ = ["QdrantMultiVectorStore", "record_to_document"]
+
+_SEARCH_OPTIONS = frozenset({"filter", "exact", "prefetch_limit", "score_threshold"})
+_MMR_OPTIONS = frozenset({"filter"})
+_DELETE_OPTIONS = frozenset({"filter"})
+#: ``batch_size`` is accepted because LangChain's indexing API (``langchain_core.indexing.index``) passes it;
+#: batching follows the embedder's ``embed_batch_size`` and the store's ``write_batch_size``.
+_ADD_OPTIONS = frozenset({"batch_size"})
+
+
+def _options(kwargs: dict[str, Any], allowed: frozenset[str], method: str) -> dict[str, Any]:
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        accepted = ", ".join(sorted(allowed)) or "none"
+        raise InvalidInputError(f"{method}() got unknown option(s) {unknown}; accepted options: {accepted}")
+    return kwargs
+
+
+def record_to_document(record: Record) -> Document:
+    """The LangChain ``Document`` for a stored record (see "Documents" in the module docstring)."""
+    metadata = dict(record.metadata)
+    if record.modality == "image":
+        metadata.setdefault("modality", "image")
+    if record.source is not None:
+        metadata.setdefault("source", record.source)
+    if record.page is not None:
+        metadata.setdefault("page", record.page)
+    content = record.content if record.content is not None else (record.source or "")
+    return Document(id=record.id, page_content=content, metadata=metadata)
+
+
+def _fill_ids(ids: Sequence[str | None] | None, n: int) -> list[str] | None:
+    """LangChain passes one id per document, ``None`` (or ``""``) where a ``Document`` has none: as in LangChain's
+    own stores, those get a fresh uuid4 string."""
+    if ids is None or not any(ids):
+        return None
+    if len(ids) != n:
+        raise InvalidInputError(f"got {n} items but {len(ids)} ids; pass one id per item")
+    return [i if i or i == 0 else str(uuid.uuid4()) for i in ids]
+
+
+class QdrantMultiVectorStore(VectorStore):
+    """LangChain ``VectorStore`` over :class:`multivec.store.MultiVectorStore` (MaxSim search on Qdrant).
+
+    Args:
+        embedding: a :class:`~langchain_multivec.MultiVectorEmbeddings` or a core multivec embedder; it embeds the
+            documents, images and queries.
+        collection_name: the Qdrant collection (created on first use).
+        path: directory of an embedded qdrant-edge store, the default backend (one process at a time); with
+            neither ``path`` nor ``url``/``location``, a temporary directory removed on :meth:`close`.
+        url, api_key: a Qdrant server, through qdrant-client.
+        location: a qdrant-client location, e.g. ``":memory:"`` for an in-process throwaway store.
+        prefetch_limit: how many candidates the pooled-vector prefetch passes to MaxSim.
+        multivector_datatype: ``"float32"`` or ``"float16"`` storage of the token vectors.
+        filterable_fields: ``{"metadata key": "keyword" | "integer" | "float" | "bool" | "text" | "datetime"}``
+            to index for faster filtered search.
+        write_batch_size: points per upsert request.
+        show_progress: progress bars while embedding and writing.
+        **collection_options: passed to the collection (``shard_number``, ``replication_factor``, ``on_disk``…).
+
+    Every option is the core store's; see :class:`multivec.store.MultiVectorStore`. To wrap a core store you
+    already have, use :meth:`from_store`. Ids may be any strings (or ints, returned as strings). The store is a
+    context manager (sync and async); :meth:`close` releases the storage.
+    """
+
+    def __init__(
+        self,
+        embedding: MultiVectorEmbeddings | MultiVectorBaseEmbedding,
+        collection_name: str = "multivec",
+        *,
+        path: str | os.PathLike[str] | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        location: str | None = None,
+        prefetch_limit: int = DEFAULT_PREFETCH_LIMIT,
+        multivector_datatype: str = DEFAULT_MULTIVECTOR_DATATYPE,
+        filterable_fields: dict[str, str] | None = None,
+        write_batch_size: int = 64,
+        show_progress: bool = False,
+        **collection_options: Any,
+    ) -> None:
+        embedder = as_core_embedder(embedding)
+        self._init(
+            MultiVectorStore(
+                embedder,
+                collection_name,
+                path=path,
+                url=url,
+                api_key=api_key,
+                location=location,
+                prefetch_limit=prefetch_limit,
+                multivector_datatype=multivector_datatype,
+                filterable_fields=filterable_fields,
+                write_batch_size=write_batch_size,
+                show_progress=show_progress,
+                **collection_options,
+            ),
+            embedding if isinstance(embedding, MultiVectorEmbeddings) else MultiVectorEmbeddings(embedder),
+        )
+
+    def _init(self, store: MultiVectorStore, embeddings: MultiVectorEmbeddings) -> None:
+        self.store = store
+        self._embeddings = embeddings
+
+    @classmethod
+    def from_store(cls, store: MultiVectorStore) -> Self:
+        """Wrap an existing core :class:`~multivec.store.MultiVectorStore` (shares its storage and embedder).
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> core = MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16), location=":memory:")
+        >>> QdrantMultiVectorStore.from_store(core).add_texts(["hello"], ids=["h"])
+        ['h']
+        >>> core.get(["h"])[0].content
+        'hello'
+        """
+        if not isinstance(store, MultiVectorStore):
+            raise InvalidInputError(f"store must be a multivec.store.MultiVectorStore, got {type(store).__name__}")
+        self = cls.__new__(cls)
+        self._init(store, MultiVectorEmbeddings(store.embedding))
+        return self
+
+    @property
+    def embeddings(self) -> MultiVectorEmbeddings:
+        """The store's embedder as a drop-in LangChain ``Embeddings`` (pooled vectors; ``*_multi`` for tokens)."""
+        return self._embeddings
+
+    def close(self) -> None:
+        """Release the storage (the edge store's directory lock, client connections)."""
+        self.store.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await self.store.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- adding ----------------------------------------------------------------------------------------------------
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed and store texts; returns their ids (generated uuid4 strings where none is given).
+
+        Adding an id that exists replaces that record. ``add_documents`` (inherited) uses ``Document.id`` unless
+        ``ids=`` is passed. Everything is validated before anything is written.
+        """
+        _options(kwargs, _ADD_OPTIONS, "add_texts")
+        texts = list(texts)
+        return self.store.add_texts(texts, metadatas, _fill_ids(ids, len(texts)))
+
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Async twin of :meth:`add_texts`."""
+        _options(kwargs, _ADD_OPTIONS, "aadd_texts")
+        texts = list(texts)
+        return await self.store.aadd_texts(texts, metadatas, _fill_ids(ids, len(texts)))
+
+    def add_images(
+        self,
+        images: Sequence[ImageInput],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        sources: Sequence[str | None] | None = None,
+        pages: Sequence[int | None] | None = None,
+    ) -> list[str]:
+        """Embed and store images (file paths, bytes, ``BytesIO`` or PIL images) with a multimodal embedder.
+
+        Pixels are not stored. ``sources`` records where each image came from (default: the file path of path
+        inputs), ``pages`` page numbers (PDF pages); search results point to them in ``metadata["source"]`` and
+        ``metadata["page"]``, and their ``page_content`` is the source (else the id).
+
+        >>> from PIL import Image
+        >>> store = QdrantMultiVectorStore(MultiVectorEmbeddings.fake(dim=16), location=":memory:")
+        >>> store.add_images([Image.new("RGB", (8, 8), "red")], ids=["p1"], sources=["report.pdf"], pages=[3])
+        ['p1']
+        >>> store.get_by_ids(["p1"])[0]
+        Document(id='p1', metadata={'modality': 'image', 'source': 'report.pdf', 'page': 3}, page_content='report.pdf')
+        """
+        return self.store.add_images(images, metadatas, _fill_ids(ids, len(images)), sources, pages)
+
+    async def aadd_images(
+        self,
+        images: Sequence[ImageInput],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        sources: Sequence[str | None] | None = None,
+        pages: Sequence[int | None] | None = None,
+    ) -> list[str]:
+        """Async twin of :meth:`add_images`."""
+        return await self.store.aadd_images(images, metadatas, _fill_ids(ids, len(images)), sources, pages)
+
+    def add_pdfs(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        dpi: float = DEFAULT_DPI,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Add every page of every PDF (:func:`multivec.pdf.add_pdfs`): rendered page images with a multimodal
+        embedder (ColPali, ColQwen2, BiPali, Infinity), the page text layer with a text-only one (ColBERT).
+
+        Results have ``metadata["source"]`` (the file) and ``metadata["page"]`` (1-based). ``metadatas`` gives one
+        dict per PDF; adding the same file again replaces its pages. Needs the ``pdf`` extra (pypdfium2).
+        """
+        return add_pdfs(self.store, [Path(p) for p in paths], dpi=dpi, metadatas=metadatas)
+
+    async def aadd_pdfs(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        dpi: float = DEFAULT_DPI,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Async twin of :meth:`add_pdfs`."""
+        return await aadd_pdfs(self.store, [Path(p) for p in paths], dpi=dpi, metadatas=metadatas)
+
+    # -- reading and deleting --------------------------------------------------------------------------------------
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """The documents with these ids, in the order given; missing ids are skipped."""
+        return [record_to_document(r) for r in self.store.get(list(ids))]
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Async twin of :meth:`get_by_ids`."""
+        return [record_to_document(r) for r in await self.store.aget(list(ids))]
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
+        """Delete by ids and/or ``filter=``; with neither, delete everything (LangChain's convention).
+
+        Missing ids are ignored. Returns ``True``.
+        """
+        options = _options(kwargs, _DELETE_OPTIONS, "delete")
+        if ids is None and options.get("filter") is None:
+            self.store.clear()
+        else:
+            self.store.delete(ids=ids, filter=options.get("filter"))
+        return True
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
+        """Async twin of :meth:`delete`."""
+        options = _options(kwargs, _DELETE_OPTIONS, "adelete")
+        if ids is None and options.get("filter") is None:
+            await self.store.aclear()
+        else:
+            await self.store.adelete(ids=ids, filter=options.get("filter"))
+        return True
+
+    # -- search: shared request building ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _query_vectors(embedding: Sequence[float] | Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+        """Precomputed query vectors as the store takes them (it reads a flat vector as a one-token query)."""
+        return np.asarray(embedding, dtype=np.float32)
+
+    def _hits(self, query: str | np.ndarray, k: int, kwargs: dict[str, Any]) -> list[Hit]:
+        return self.store.search(query, k, **_options(kwargs, _SEARCH_OPTIONS, "search"))
+
+    async def _ahits(self, query: str | np.ndarray, k: int, kwargs: dict[str, Any]) -> list[Hit]:
+        return await self.store.asearch(query, k, **_options(kwargs, _SEARCH_OPTIONS, "search"))
+
+    def _mmr_hits(
+        self, query: str | np.ndarray, k: int, fetch_k: int, lambda_mult: float, kwargs: dict[str, Any]
+    ) -> list[Hit]:
+        options = _options(kwargs, _MMR_OPTIONS, "max_marginal_relevance_search")
+        return self.store.mmr_search(query, k, fetch_k=fetch_k, lambda_mult=lambda_mult, **options)
+
+    async def _ammr_hits(
+        self, query: str | np.ndarray, k: int, fetch_k: int, lambda_mult: float, kwargs: dict[str, Any]
+    ) -> list[Hit]:
+        options = _options(kwargs, _MMR_OPTIONS, "max_marginal_relevance_search")
+        return await self.store.ammr_search(query, k, fetch_k=fetch_k, lambda_mult=lambda_mult, **options)
+
+    @staticmethod
+    def _docs(hits: list[Hit]) -> list[Document]:
+        return [record_to_document(h) for h in hits]
+
+    @staticmethod
+    def _scored(hits: list[Hit], score: Callable[[Hit], float]) -> list[tuple[Document, float]]:
+        return [(record_to_document(h), score(h)) for h in hits]
+
+    # -- similarity search -----------------------------------------------------------------------------------------
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """The ``k`` documents with the highest MaxSim against the query.
+
+        Options: ``filter``, ``exact`` (exact MaxSim over all matching records instead of prefetch + rerank),
+        ``prefetch_limit``, ``score_threshold`` (as in :meth:`multivec.store.MultiVectorStore.search`).
+        """
+        return self._docs(self._hits(query, k, kwargs))
+
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """Async twin of :meth:`similarity_search`."""
+        return self._docs(await self._ahits(query, k, kwargs))
+
+    def similarity_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
+        """Like :meth:`similarity_search`, with the raw MaxSim score of each document."""
+        return self._scored(self._hits(query, k, kwargs), lambda h: h.score)
+
+    async def asimilarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Async twin of :meth:`similarity_search_with_score`."""
+        return self._scored(await self._ahits(query, k, kwargs), lambda h: h.score)
+
+    def _similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        return self._scored(self._hits(query, k, kwargs), lambda h: h.relevance)
+
+    async def _asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        return self._scored(await self._ahits(query, k, kwargs), lambda h: h.relevance)
+
+    def similarity_search_by_vector(
+        self, embedding: Sequence[float] | Sequence[Sequence[float]] | np.ndarray, k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        """Search with precomputed query vectors: a multi-vector ``(n_tokens, dim)`` (e.g. from
+        ``store.embeddings.embed_query_multi``), or a flat vector, which counts as a one-token query."""
+        return self._docs(self._hits(self._query_vectors(embedding), k, kwargs))
+
+    async def asimilarity_search_by_vector(
+        self, embedding: Sequence[float] | Sequence[Sequence[float]] | np.ndarray, k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        """Async twin of :meth:`similarity_search_by_vector`."""
+        return self._docs(await self._ahits(self._query_vectors(embedding), k, kwargs))
+
+    def similarity_search_with_score_by_vector(
+        self, embedding: Sequence[float] | Sequence[Sequence[float]] | np.ndarray, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """:meth:`similarity_search_by_vector` with the raw MaxSim score of each document."""
+        return self._scored(self._hits(self._query_vectors(embedding), k, kwargs), lambda h: h.score)
+
+    async def asimilarity_search_with_score_by_vector(
+        self, embedding: Sequence[float] | Sequence[Sequence[float]] | np.ndarray, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Async twin of :meth:`similarity_search_with_score_by_vector`."""
+        return self._scored(await self._ahits(self._query_vectors(embedding), k, kwargs), lambda h: h.score)
+
+    # -- maximal marginal relevance --------------------------------------------------------------------------------
+
+    def max_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        """``k`` documents chosen among the ``fetch_k`` best for relevance and diversity (``lambda_mult`` 1:
+        relevance only, 0: diversity only). Option: ``filter``."""
+        return self._docs(self._mmr_hits(query, k, fetch_k, lambda_mult, kwargs))
+
+    async def amax_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        """Async twin of :meth:`max_marginal_relevance_search`."""
+        return self._docs(await self._ammr_hits(query, k, fetch_k, lambda_mult, kwargs))
+
+    def max_marginal_relevance_search_by_vector(
+        self,
+        embedding: Sequence[float] | Sequence[Sequence[float]] | np.ndarray,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """:meth:`max_marginal_relevance_search` with precomputed query vectors (as :meth:`similarity_search_by_vector`)."""
+        return self._docs(self._mmr_hits(self._query_vectors(embedding), k, fetch_k, lambda_mult, kwargs))
+
+    async def amax_marginal_relevance_search_by_vector(
+        self,
+        embedding: Sequence[float] | Sequence[Sequence[float]] | np.ndarray,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Async twin of :meth:`max_marginal_relevance_search_by_vector`."""
+        return self._docs(await self._ammr_hits(self._query_vectors(embedding), k, fetch_k, lambda_mult, kwargs))
+
+    # -- construction from data --------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Any,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """Create a store (``kwargs`` are the constructor's options) and add ``texts`` to it.
+
+        >>> store = QdrantMultiVectorStore.from_texts(["red apples", "blue cars"], MultiVectorEmbeddings.fake(),
+        ...                                           location=":memory:", collection_name="demo")
+        >>> store.similarity_search("cars", k=1)[0].page_content
+        'blue cars'
+        """
+        store = cls(embedding, **kwargs)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    async def afrom_texts(
+        cls,
+        texts: list[str],
+        embedding: Any,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """Async twin of :meth:`from_texts`."""
+        store = cls(embedding, **kwargs)
+        await store.aadd_texts(texts, metadatas, ids=ids)
+        return store

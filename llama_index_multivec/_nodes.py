@@ -1,0 +1,168 @@
+"""Translation between LlamaIndex nodes and multivec store records (no I/O, no scoring)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, NodeWithScore, TextNode
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+
+from multivec.errors import InvalidInputError
+from multivec.store import Hit, Record
+from multivec.types import Embedding, ImageInput
+
+__all__ = [
+    "RAW_SCORE_KEY",
+    "NodeBatch",
+    "hit_to_node",
+    "image_input",
+    "nodes_to_batch",
+    "record_to_node",
+    "scored",
+]
+
+#: ``node.metadata`` key holding the raw MaxSim score of a retrieved or reranked node (``NodeWithScore.score`` is
+#: the [0, 1] relevance). It is excluded from the text the LLM and embedders see.
+RAW_SCORE_KEY = "maxsim_score"
+
+_NODE_CONTENT = "_node_content"
+
+
+def _where(node: BaseNode, index: int) -> str:
+    return f"nodes[{index}] ({type(node).__name__} {node.node_id!r})"
+
+
+def image_input(node: ImageNode, index: int) -> str:
+    """What the embedder reads for an ``ImageNode``: its base64 image (as a data URI), else its path, else its URL."""
+    if node.image:
+        return f"data:{node.image_mimetype or 'image/png'};base64,{node.image}"
+    if node.image_path:
+        return node.image_path
+    if node.image_url:
+        return node.image_url
+    raise InvalidInputError(
+        f"{_where(node, index)} has no image; set image (base64), image_path or image_url", index=index
+    )
+
+
+@dataclass
+class NodeBatch:
+    """Nodes split into what to embed (texts, images, with their positions) and what to store (ids, payloads)."""
+
+    ids: list[str] = field(default_factory=list)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+    text_positions: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    image_positions: list[int] = field(default_factory=list)
+    images: list[ImageInput] = field(default_factory=list)
+
+    def merge(self, text_vectors: Sequence[Embedding], image_vectors: Sequence[Embedding]) -> list[Embedding]:
+        """The embeddings in node order, from the text and image embeddings in sub-list order."""
+        merged: list[Embedding | None] = [None] * len(self.ids)
+        for pos, vec in zip(self.text_positions, text_vectors, strict=True):
+            merged[pos] = vec
+        for pos, vec in zip(self.image_positions, image_vectors, strict=True):
+            merged[pos] = vec
+        return [vec for vec in merged if vec is not None]
+
+    @contextmanager
+    def image_errors(self) -> Iterator[None]:
+        """Re-raise an embedder's per-image input error naming the node's position instead of the image's."""
+        try:
+            yield
+        except InvalidInputError as err:
+            if err.index is None or not 0 <= err.index < len(self.image_positions):
+                raise
+            pos = self.image_positions[err.index]
+            raise InvalidInputError(f"nodes[{pos}] (node {self.ids[pos]!r}): {err}", index=pos) from err
+
+
+def nodes_to_batch(nodes: Sequence[BaseNode], metadata_mode: MetadataMode) -> NodeBatch:
+    """Validate ``nodes`` and build what to embed and store; raises before anything is embedded or written.
+
+    Text nodes are embedded from ``node.get_content(metadata_mode)`` and stored with their bare text as content.
+    Image nodes are embedded from their image; the payload's content is the image's path or URL (base64 images
+    stay only inside the serialised node). The whole node (relationships, metadata, image fields) is serialised
+    into the payload's metadata with ``node_to_metadata_dict``, so it round-trips and ``ref_doc_id`` filters work.
+    """
+    if isinstance(nodes, BaseNode):
+        raise InvalidInputError("expected a list of nodes, got a single node; wrap it in a list")
+    batch = NodeBatch()
+    for i, node in enumerate(nodes):
+        if not isinstance(node, BaseNode):
+            raise InvalidInputError(f"nodes[{i}] is {type(node).__name__}, expected a LlamaIndex node", index=i)
+        if isinstance(node, ImageNode):
+            batch.image_positions.append(i)
+            batch.images.append(image_input(node, i))
+            payload = {
+                "content": node.image_path or node.image_url,
+                "metadata": node_to_metadata_dict(node, remove_text=False, flat_metadata=False),
+                "modality": "image",
+                "source": node.image_path or node.image_url,
+                "page": None,
+            }
+        else:
+            text = node.get_content(metadata_mode=metadata_mode)
+            if not text.strip():
+                raise InvalidInputError(f"{_where(node, i)} has no text to embed", index=i)
+            batch.text_positions.append(i)
+            batch.texts.append(text)
+            payload = {
+                "content": node.get_content(metadata_mode=MetadataMode.NONE),
+                "metadata": node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
+                "modality": "text",
+                "source": None,
+                "page": None,
+            }
+        batch.ids.append(node.node_id)
+        batch.payloads.append(payload)
+    return batch
+
+
+def record_to_node(record: Record) -> BaseNode:
+    """The node a record was written from.
+
+    Records written outside LlamaIndex (the core store, the LangChain adapter, ``multivec.pdf.add_pdfs``) become a
+    ``TextNode`` or an ``ImageNode`` with the record's id and metadata; their ``source`` and ``page`` go to the
+    LlamaIndex metadata keys ``file_path`` and ``page_label``. An image record's source becomes ``image_path``
+    unless it is a PDF page (the page is not stored as an image file; render it with :func:`multivec.pdf.read_pdf`).
+    """
+    metadata = dict(record.metadata)
+    if _NODE_CONTENT in metadata:
+        text = record.content if record.modality == "text" else None
+        return metadata_dict_to_node(metadata, text=text)
+    if record.source is not None:
+        metadata.setdefault("file_path", record.source)
+    if record.page is not None:
+        metadata.setdefault("page_label", str(record.page))
+    if record.modality == "image":
+        image_path = record.source if record.page is None else None
+        return ImageNode(id_=record.id, image_path=image_path, metadata=metadata)
+    return TextNode(id_=record.id, text=record.content or "", metadata=metadata)
+
+
+def scored(node: BaseNode, score: float, relevance: float) -> NodeWithScore:
+    """``NodeWithScore`` with the [0, 1] ``relevance`` as score and the raw MaxSim score in ``RAW_SCORE_KEY``.
+
+    ``node`` is copied, never mutated.
+    """
+
+    def excluded(keys: list[str]) -> list[str]:
+        return keys if RAW_SCORE_KEY in keys else [*keys, RAW_SCORE_KEY]
+
+    copy = node.model_copy(
+        update={
+            "metadata": {**node.metadata, RAW_SCORE_KEY: score},
+            "excluded_embed_metadata_keys": excluded(node.excluded_embed_metadata_keys),
+            "excluded_llm_metadata_keys": excluded(node.excluded_llm_metadata_keys),
+        }
+    )
+    return NodeWithScore(node=copy, score=relevance)
+
+
+def hit_to_node(hit: Hit) -> NodeWithScore:
+    """A store hit as a LlamaIndex ``NodeWithScore`` (see :func:`scored`)."""
+    return scored(record_to_node(hit), hit.score, hit.relevance)

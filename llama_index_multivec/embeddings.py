@@ -1,0 +1,206 @@
+"""LlamaIndex embedding model over any multivec embedder.
+
+LlamaIndex validates ``node.embedding`` as one flat ``list[float]``, so :class:`MultiVectorEmbedding` gives
+LlamaIndex the **pooled** vector (:func:`multivec.scoring.pool`: mean of the token vectors, L2-normalised), or a
+single-vector model's (BiPali's) native vector. That makes it a valid ``Settings.embed_model`` anywhere
+(indexes, ingestion pipelines, evaluators). The token vectors themselves (what MaxSim needs) are available through
+the ``*_multivector*`` methods and are what :class:`~llama_index_multivec.QdrantMultiVectorStore` stores.
+
+>>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+>>> embed_model = MultiVectorEmbedding(DeterministicFakeMultiVectorEmbedding(dim=16))
+>>> len(embed_model.get_query_embedding("red apples"))
+16
+>>> embed_model.get_query_multivector("red apples").shape
+(2, 16)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.callbacks.base import CallbackManager
+from llama_index.core.embeddings import MultiModalEmbedding
+from llama_index.core.schema import BaseNode, ImageNode, ImageType, MetadataMode
+
+from llama_index_multivec._nodes import image_input
+from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
+from multivec.errors import ConfigurationError, InvalidInputError
+from multivec.scoring import flat_vector
+from multivec.types import Embedding, ImageInput
+
+__all__ = ["MultiVectorEmbedding"]
+
+
+class MultiVectorEmbedding(MultiModalEmbedding):
+    """A LlamaIndex ``MultiModalEmbedding`` whose vectors are the pooled multi-vectors of a multivec embedder.
+
+    ``embedder`` is any :class:`multivec.embeddings.MultiVectorBaseEmbedding` (ColBERT, ColPali, Infinity, the
+    deterministic fake …). Image methods need a multimodal embedder and raise
+    :class:`~multivec.errors.InvalidInputError` otherwise. ``embed_batch_size`` defaults to the embedder's.
+
+    Async methods use the embedder's native async twins (remote embedders do real async I/O; local models run on
+    their worker thread, never on the event loop).
+
+    Used as a transformation (``IngestionPipeline(transformations=[..., embed_model])``), ``ImageNode`` s are
+    embedded from their image (``image`` base64, ``image_path`` or ``image_url``) and other nodes from their text,
+    so image nodes get an embedding and are not dropped by the pipeline.
+
+    >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+    >>> from llama_index.core import Settings
+    >>> Settings.embed_model = MultiVectorEmbedding(DeterministicFakeMultiVectorEmbedding(dim=16))
+    >>> round(sum(x * x for x in Settings.embed_model.get_text_embedding("blue cars")), 4)
+    1.0
+    """
+
+    _embedder: MultiVectorBaseEmbedding = PrivateAttr()
+
+    def __init__(
+        self,
+        embedder: MultiVectorBaseEmbedding,
+        *,
+        embed_batch_size: int | None = None,
+        callback_manager: CallbackManager | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(embedder, MultiVectorBaseEmbedding):
+            raise ConfigurationError(
+                f"embedder must be a multivec embedder (MultiVectorBaseEmbedding), got {type(embedder).__name__}"
+            )
+        super().__init__(
+            model_name=embedder.model_name,
+            embed_batch_size=embed_batch_size or embedder.embed_batch_size,
+            callback_manager=callback_manager or CallbackManager([]),
+            **kwargs,
+        )
+        self._embedder = embedder
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MultiVectorEmbedding"
+
+    @property
+    def embedder(self) -> MultiVectorBaseEmbedding:
+        """The wrapped multivec embedder."""
+        return self._embedder
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the pooled vectors (and of every token vector)."""
+        return self._embedder.dim
+
+    def _multimodal(self) -> MultiVectorMultiModalEmbedding:
+        if not isinstance(self._embedder, MultiVectorMultiModalEmbedding):
+            raise InvalidInputError(
+                f"{self._embedder!r} embeds text only; wrap a multimodal embedder (ColPali, Infinity with an image "
+                "model, the deterministic fake) to embed images"
+            )
+        return self._embedder
+
+    # -- pooled single vectors (the LlamaIndex contract) --------------------------------------------------------
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return flat_vector(self._embedder.embed_query(query))
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return flat_vector(await self._embedder.aembed_query(query))
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return flat_vector(self._embedder.embed_text(text))
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return flat_vector(await self._embedder.aembed_text(text))
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return [flat_vector(e) for e in self._embedder.embed_documents(texts)]
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return [flat_vector(e) for e in await self._embedder.aembed_documents(texts)]
+
+    def _get_image_embedding(self, img_file_path: ImageType) -> list[float]:
+        return flat_vector(self._multimodal().embed_image(img_file_path))
+
+    async def _aget_image_embedding(self, img_file_path: ImageType) -> list[float]:
+        return flat_vector(await self._multimodal().aembed_image(img_file_path))
+
+    def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[list[float]]:
+        return [flat_vector(e) for e in self._multimodal().embed_images(img_file_paths)]
+
+    async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[list[float]]:
+        return [flat_vector(e) for e in await self._multimodal().aembed_images(img_file_paths)]
+
+    # -- multi-vectors ------------------------------------------------------------------------------------------
+
+    def get_query_multivector(self, query: str) -> Embedding:
+        """Token vectors of a query: float32 ``(n_tokens, dim)`` (``(dim,)`` for single-vector models)."""
+        return self._embedder.embed_query(query)
+
+    async def aget_query_multivector(self, query: str) -> Embedding:
+        """Async twin of :meth:`get_query_multivector`."""
+        return await self._embedder.aembed_query(query)
+
+    def get_text_multivector_batch(self, texts: Sequence[str], show_progress: bool = False) -> list[Embedding]:
+        """Token vectors of document texts, chunked by the embedder's ``embed_batch_size``."""
+        return self._embedder.embed_documents_batch(texts, show_progress=show_progress)
+
+    async def aget_text_multivector_batch(self, texts: Sequence[str], show_progress: bool = False) -> list[Embedding]:
+        """Async twin of :meth:`get_text_multivector_batch`."""
+        return await self._embedder.aembed_documents_batch(texts, show_progress=show_progress)
+
+    def get_image_multivector_batch(self, images: Sequence[ImageInput], show_progress: bool = False) -> list[Embedding]:
+        """Patch vectors of images (paths, bytes, BytesIO, PIL images or data URIs)."""
+        return self._multimodal().embed_images_batch(images, show_progress=show_progress)
+
+    async def aget_image_multivector_batch(
+        self, images: Sequence[ImageInput], show_progress: bool = False
+    ) -> list[Embedding]:
+        """Async twin of :meth:`get_image_multivector_batch`."""
+        return await self._multimodal().aembed_images_batch(images, show_progress=show_progress)
+
+    # -- as a transformation: image nodes are embedded from their image ------------------------------------------
+
+    def _split_nodes(self, nodes: Sequence[BaseNode]) -> tuple[list[int], list[str], list[int], list[ImageType]]:
+        text_pos: list[int] = []
+        texts: list[str] = []
+        image_pos: list[int] = []
+        images: list[ImageType] = []
+        for i, node in enumerate(nodes):
+            if isinstance(node, ImageNode):
+                image_pos.append(i)
+                images.append(image_input(node, i))
+            else:
+                text_pos.append(i)
+                texts.append(node.get_content(metadata_mode=MetadataMode.EMBED))
+        return text_pos, texts, image_pos, images
+
+    @staticmethod
+    def _assign(
+        nodes: Sequence[BaseNode], positions: list[int], vectors: Sequence[Sequence[float] | np.ndarray]
+    ) -> None:
+        for pos, vector in zip(positions, vectors, strict=True):
+            nodes[pos].embedding = [float(x) for x in vector]
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        text_pos, texts, image_pos, images = self._split_nodes(nodes)
+        if images:
+            self._multimodal()
+        show_progress = bool(kwargs.get("show_progress", False))
+        if texts:
+            self._assign(nodes, text_pos, self.get_text_embedding_batch(texts, show_progress=show_progress))
+        if images:
+            self._assign(nodes, image_pos, self.get_image_embedding_batch(images, show_progress=show_progress))
+        return nodes
+
+    async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        text_pos, texts, image_pos, images = self._split_nodes(nodes)
+        if images:
+            self._multimodal()
+        show_progress = bool(kwargs.get("show_progress", False))
+        if texts:
+            self._assign(nodes, text_pos, await self.aget_text_embedding_batch(texts, show_progress=show_progress))
+        if images:
+            vectors = await self.aget_image_embedding_batch(images, show_progress=show_progress)
+            self._assign(nodes, image_pos, vectors)
+        return nodes

@@ -1,0 +1,411 @@
+"""A LlamaIndex vector store doing late-interaction (MaxSim) retrieval over :class:`multivec.store.MultiVectorStore`.
+
+LlamaIndex nodes carry one flat vector, so this store does its own embedding: ``add`` embeds each node's content
+into token vectors with the store's multi-vector model, and ``query`` embeds ``query_str`` the same way
+(``is_embedding_query = False``: LlamaIndex's retrievers hand the store the query text and no embedding). Any
+``node.embedding`` LlamaIndex computed beforehand is ignored.
+
+>>> from llama_index.core import Settings, VectorStoreIndex
+>>> from llama_index.core.schema import TextNode
+>>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+>>> from llama_index_multivec import MultiVectorEmbedding, QdrantMultiVectorStore
+>>> embedder = DeterministicFakeMultiVectorEmbedding(dim=32)
+>>> Settings.embed_model = MultiVectorEmbedding(embedder)
+>>> store = QdrantMultiVectorStore(embedder, location=":memory:")
+>>> store.add([TextNode(text="red apples", id_="a"), TextNode(text="blue cars", id_="b")])
+['a', 'b']
+>>> retriever = VectorStoreIndex.from_vector_store(store).as_retriever(similarity_top_k=1)
+>>> [n.node.get_content() for n in retriever.retrieve("apples")]
+['red apples']
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+
+from llama_index_multivec._nodes import NodeBatch, hit_to_node, nodes_to_batch, record_to_node
+from llama_index_multivec.embeddings import MultiVectorEmbedding
+from llama_index_multivec.filters import to_store_filter
+from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
+from multivec.errors import InvalidInputError
+from multivec.record_filters import restrict
+from multivec.store import Hit, MultiVectorStore, Record
+from multivec.types import Embedding
+
+__all__ = ["QdrantMultiVectorStore"]
+
+_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)
+_SEARCH_KWARGS = ("exact", "prefetch_limit", "score_threshold", "modality")
+_MMR_KWARGS = ("fetch_k", "modality")
+DEFAULT_MMR_LAMBDA = 0.5
+
+
+def _core_embedder(embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding) -> MultiVectorBaseEmbedding:
+    return embedding.embedder if isinstance(embedding, MultiVectorEmbedding) else embedding
+
+
+@dataclass(frozen=True)
+class _Search:
+    """One store search, built once and sent by the sync or the async path."""
+
+    method: str  # "search" or "mmr_search" (the async twin is "a" + method)
+    query: str | Embedding
+    kwargs: dict[str, Any]
+
+
+def _result(hits: Sequence[Hit]) -> VectorStoreQueryResult:
+    scored: list[NodeWithScore] = [hit_to_node(hit) for hit in hits]
+    return VectorStoreQueryResult(
+        nodes=[s.node for s in scored],
+        similarities=[float(s.score or 0.0) for s in scored],
+        ids=[s.node.node_id for s in scored],
+    )
+
+
+class QdrantMultiVectorStore(BasePydanticVectorStore):
+    """LlamaIndex vector store over a multivec :class:`~multivec.store.MultiVectorStore` (MaxSim on Qdrant).
+
+    Args:
+        embedding: the multi-vector model, a :mod:`multivec.embeddings` embedder or a :class:`MultiVectorEmbedding`
+            (its wrapped embedder is used). Image nodes need a multimodal one (ColPali, Infinity, the fake).
+        collection_name: the Qdrant collection.
+        path / url / api_key / location: where the collection lives: a qdrant-edge directory (``path``; the
+            default is an in-process store), a Qdrant server (``url``, ``api_key``) or qdrant-client's local mode
+            (``location=":memory:"``). See :class:`~multivec.store.MultiVectorStore`.
+        prefetch_limit, multivector_datatype, filterable_fields, write_batch_size, show_progress,
+            **collection_options: passed to :class:`~multivec.store.MultiVectorStore` when given (``None`` keeps
+            its default). Declare metadata keys you filter on in ``filterable_fields`` for a payload index
+            (``{"year": "integer", "body": "text"}``); filtering works without it.
+        text_metadata_mode: what text of a ``TextNode`` is embedded: ``node.get_content(metadata_mode=...)``.
+            The default ``MetadataMode.EMBED`` is what every LlamaIndex embedding sees (the text plus the metadata
+            not in ``excluded_embed_metadata_keys``); ``MetadataMode.NONE`` embeds the bare text.
+
+    What is stored: the node's token vectors, its bare text as the record's content (image nodes: their path or
+    URL) and the whole serialised node (relationships, metadata, image fields) in the record's metadata next to
+    the node's own metadata keys and ``doc_id`` / ``ref_doc_id``, so nodes round-trip through ``get_nodes`` and
+    ``query``, ``delete(ref_doc_id)`` works, and filters address node metadata keys directly.
+
+    Scores: ``VectorStoreQueryResult.similarities`` (and so ``NodeWithScore.score``) are the [0, 1] relevance
+    ``(maxsim / n_query_tokens + 1) / 2``; the raw MaxSim score is in ``node.metadata["maxsim_score"]`` (hidden
+    from the LLM and embedders).
+
+    Query modes: ``DEFAULT`` (two-stage: prefetch on pooled vectors, MaxSim rerank) and ``MMR`` (``mmr_threshold``
+    is the relevance/diversity weight ``lambda_mult``, default 0.5; ``fetch_k`` kwarg, default 20). Other modes
+    raise :class:`~multivec.errors.InvalidInputError`. ``query`` kwargs (also through
+    ``as_retriever(vector_store_kwargs={...})``): ``exact``, ``prefetch_limit``, ``score_threshold`` (see
+    :meth:`MultiVectorStore.search`), ``fetch_k`` for MMR, and ``modality="text"|"image"`` to search only text
+    or only image nodes.
+
+    Every method has an async twin (``async_add``, ``aquery``, ``adelete``, ``adelete_nodes``, ``aget_nodes``,
+    ``aclear``) using the store's native async path.
+    """
+
+    stores_text: bool = True
+    is_embedding_query: bool = False
+    flat_metadata: bool = False
+
+    collection_name: str
+    text_metadata_mode: MetadataMode = MetadataMode.EMBED
+
+    _store: MultiVectorStore = PrivateAttr()
+    _embedder: MultiVectorBaseEmbedding = PrivateAttr()
+
+    def __init__(
+        self,
+        embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding,
+        collection_name: str = "multivec",
+        *,
+        path: str | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        location: str | None = None,
+        prefetch_limit: int | None = None,
+        multivector_datatype: str | None = None,
+        filterable_fields: dict[str, str] | None = None,
+        write_batch_size: int | None = None,
+        show_progress: bool | None = None,
+        text_metadata_mode: MetadataMode = MetadataMode.EMBED,
+        store: MultiVectorStore | None = None,
+        **collection_options: Any,
+    ) -> None:
+        embedder = _core_embedder(embedding)
+        if store is None:
+            given = {
+                "path": path,
+                "url": url,
+                "api_key": api_key,
+                "location": location,
+                "prefetch_limit": prefetch_limit,
+                "multivector_datatype": multivector_datatype,
+                "filterable_fields": filterable_fields,
+                "write_batch_size": write_batch_size,
+                "show_progress": show_progress,
+            }
+            options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+            store = MultiVectorStore(embedder, collection_name, **options, **collection_options)
+        fields: dict[str, Any] = {"collection_name": collection_name, "text_metadata_mode": text_metadata_mode}
+        super().__init__(**fields)
+        self._store = store
+        self._embedder = embedder
+
+    @classmethod
+    def from_store(
+        cls, store: MultiVectorStore, *, text_metadata_mode: MetadataMode = MetadataMode.EMBED
+    ) -> QdrantMultiVectorStore:
+        """Wrap an existing :class:`~multivec.store.MultiVectorStore` (e.g. one a LangChain store also uses)."""
+        return cls(store.embedding, store.collection_name, store=store, text_metadata_mode=text_metadata_mode)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "QdrantMultiVectorStore"
+
+    @property
+    def client(self) -> MultiVectorStore:
+        """The underlying :class:`~multivec.store.MultiVectorStore`."""
+        return self._store
+
+    @property
+    def store(self) -> MultiVectorStore:
+        """The underlying :class:`~multivec.store.MultiVectorStore`."""
+        return self._store
+
+    @property
+    def embedder(self) -> MultiVectorBaseEmbedding:
+        """The multi-vector embedder nodes and queries are embedded with."""
+        return self._embedder
+
+    def close(self) -> None:
+        """Close the underlying store (releases an embedded store's directory lock)."""
+        self._store.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await self._store.aclose()
+
+    def __enter__(self) -> QdrantMultiVectorStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> QdrantMultiVectorStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- add ----------------------------------------------------------------------------------------------------
+
+    def _batch(self, nodes: Sequence[BaseNode]) -> NodeBatch:
+        batch = nodes_to_batch(nodes, self.text_metadata_mode)
+        if batch.images and not isinstance(self._embedder, MultiVectorMultiModalEmbedding):
+            pos = batch.image_positions[0]
+            raise InvalidInputError(
+                f"nodes[{pos}] is an ImageNode but {self._embedder!r} embeds text only; use a multimodal embedder",
+                index=pos,
+            )
+        return batch
+
+    def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
+        """Embed ``nodes`` (texts and images) with the store's model and upsert them; returns their node ids.
+
+        Everything is validated and embedded before anything is written. Re-adding a node id overwrites it.
+        """
+        batch = self._batch(nodes)
+        if not batch.ids:
+            return []
+        show = bool(add_kwargs.get("show_progress", False))
+        texts = self._embedder.embed_documents_batch(batch.texts, show_progress=show) if batch.texts else []
+        images: list[Embedding] = []
+        if batch.images:
+            assert isinstance(self._embedder, MultiVectorMultiModalEmbedding)
+            with batch.image_errors():
+                images = self._embedder.embed_images_batch(batch.images, show_progress=show)
+        return self._store.add_embeddings(batch.merge(texts, images), payloads=batch.payloads, ids=batch.ids)
+
+    async def async_add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
+        """Async twin of :meth:`add`; texts and images are embedded concurrently."""
+        batch = self._batch(nodes)
+        if not batch.ids:
+            return []
+        show = bool(add_kwargs.get("show_progress", False))
+
+        async def embed_texts() -> list[Embedding]:
+            if not batch.texts:
+                return []
+            return await self._embedder.aembed_documents_batch(batch.texts, show_progress=show)
+
+        async def embed_images() -> list[Embedding]:
+            if not batch.images:
+                return []
+            assert isinstance(self._embedder, MultiVectorMultiModalEmbedding)
+            with batch.image_errors():
+                return await self._embedder.aembed_images_batch(batch.images, show_progress=show)
+
+        texts, images = await asyncio.gather(embed_texts(), embed_images())
+        return await self._store.aadd_embeddings(batch.merge(texts, images), payloads=batch.payloads, ids=batch.ids)
+
+    # -- delete -------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _ref_doc_filter(ref_doc_id: str) -> dict[str, Any]:
+        if not isinstance(ref_doc_id, str) or not ref_doc_id:
+            raise InvalidInputError(f"ref_doc_id must be a non-empty string, got {ref_doc_id!r}")
+        return {"ref_doc_id": ref_doc_id}
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node whose ``ref_doc_id`` (source document) is ``ref_doc_id``."""
+        self._store.delete(filter=self._ref_doc_filter(ref_doc_id))
+
+    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Async twin of :meth:`delete`."""
+        await self._store.adelete(filter=self._ref_doc_filter(ref_doc_id))
+
+    @staticmethod
+    def _selection(node_ids: list[str] | None, filters: MetadataFilters | None) -> dict[str, Any]:
+        """Store arguments selecting ``node_ids`` AND ``filters`` (empty or ``None`` ids: no id restriction)."""
+        if node_ids is not None and not isinstance(node_ids, list | tuple):
+            raise InvalidInputError(f"node_ids must be a list of node ids, got {type(node_ids).__name__}")
+        store_filter = to_store_filter(filters)
+        if not node_ids:
+            return {"filter": store_filter}
+        if store_filter is None:
+            return {"ids": list(node_ids)}
+        return {"filter": restrict(store_filter, ids=node_ids)}
+
+    def _delete_selection(self, node_ids: list[str] | None, filters: MetadataFilters | None) -> dict[str, Any] | None:
+        selection = self._selection(node_ids, filters)
+        if selection.get("filter", True) is None:
+            if node_ids is None:
+                raise InvalidInputError(
+                    "pass node_ids and/or filters to delete_nodes; use clear() to delete everything"
+                )
+            return None  # an empty id list selects nothing to delete
+        return selection
+
+    def delete_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
+    ) -> None:
+        """Delete the nodes with these ids and/or matching these filters (both given: nodes matching both).
+
+        Neither given raises :class:`~multivec.errors.InvalidInputError` (use :meth:`clear`); an empty
+        ``node_ids`` list without filters deletes nothing.
+        """
+        selection = self._delete_selection(node_ids, filters)
+        if selection is not None:
+            self._store.delete(**selection)
+
+    async def adelete_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **delete_kwargs: Any
+    ) -> None:
+        """Async twin of :meth:`delete_nodes`."""
+        selection = self._delete_selection(node_ids, filters)
+        if selection is not None:
+            await self._store.adelete(**selection)
+
+    def clear(self) -> None:
+        """Delete every node (the collection stays)."""
+        self._store.clear()
+
+    async def aclear(self) -> None:
+        """Async twin of :meth:`clear`."""
+        await self._store.aclear()
+
+    # -- get ----------------------------------------------------------------------------------------------------
+
+    def get_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None) -> list[BaseNode]:
+        """Nodes with these ids (in that order; missing ids skipped) and/or matching ``filters``; all if neither.
+
+        As in LlamaIndex's other stores, an empty ``node_ids`` list means no id restriction.
+        """
+        selection = self._selection(node_ids, filters)
+        records: list[Record] = (
+            self._store.get(selection["ids"]) if "ids" in selection else self._store.scroll(filter=selection["filter"])
+        )
+        return [record_to_node(r) for r in records]
+
+    async def aget_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
+        """Async twin of :meth:`get_nodes`."""
+        selection = self._selection(node_ids, filters)
+        if "ids" in selection:
+            records = await self._store.aget(selection["ids"])
+        else:
+            records = await self._store.ascroll(filter=selection["filter"])
+        return [record_to_node(r) for r in records]
+
+    # -- query --------------------------------------------------------------------------------------------------
+
+    def _search(self, query: VectorStoreQuery, kwargs: dict[str, Any]) -> _Search:
+        mode = VectorStoreQueryMode(query.mode)
+        if mode not in _MODES:
+            raise InvalidInputError(
+                f"query mode {mode.value!r} is not supported by QdrantMultiVectorStore; use "
+                "VectorStoreQueryMode.DEFAULT (MaxSim) or VectorStoreQueryMode.MMR"
+            )
+        allowed = _SEARCH_KWARGS if mode == VectorStoreQueryMode.DEFAULT else _MMR_KWARGS
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            raise InvalidInputError(f"unknown query option(s) {unknown} for mode {mode.value!r}; use {list(allowed)}")
+        k = query.similarity_top_k
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InvalidInputError(f"similarity_top_k must be a positive int, got {k!r}")
+        text_or_vectors = self._query_input(query)
+
+        store_filter = to_store_filter(query.filters)
+        if query.doc_ids:
+            doc_filter = {"ref_doc_id": {"$in": list(query.doc_ids)}}
+            store_filter = doc_filter if store_filter is None else {"$and": [store_filter, doc_filter]}
+        modality = kwargs.pop("modality", None)
+        filter_arg = restrict(store_filter, ids=query.node_ids or None, modality=modality)
+
+        if mode == VectorStoreQueryMode.MMR:
+            lambda_mult = DEFAULT_MMR_LAMBDA if query.mmr_threshold is None else query.mmr_threshold
+            return _Search(
+                "mmr_search", text_or_vectors, {"k": k, "filter": filter_arg, "lambda_mult": lambda_mult, **kwargs}
+            )
+        return _Search("search", text_or_vectors, {"k": k, "filter": filter_arg, **kwargs})
+
+    @staticmethod
+    def _query_input(query: VectorStoreQuery) -> str | Embedding:
+        if query.query_str is not None and query.query_str.strip():
+            return query.query_str
+        if query.query_embedding is not None:
+            vectors = np.asarray(query.query_embedding, dtype=np.float32)
+            if vectors.ndim == 2:
+                return vectors
+        raise InvalidInputError(
+            "VectorStoreQuery needs a non-empty query_str (embedded with the store's multi-vector model), or a "
+            "query_embedding holding query token vectors (a list of lists); a single pooled vector cannot be "
+            "scored by MaxSim"
+        )
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """MaxSim search for ``query.query_str``: top ``similarity_top_k`` nodes matching the filters.
+
+        ``query.doc_ids`` / ``query.node_ids`` restrict the search when non-empty (``VectorStoreIndex`` passes an
+        empty ``node_ids`` list for stores that keep their own nodes, meaning "no restriction").
+        """
+        search = self._search(query, dict(kwargs))
+        return _result(getattr(self._store, search.method)(search.query, **search.kwargs))
+
+    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Async twin of :meth:`query`."""
+        search = self._search(query, dict(kwargs))
+        return _result(await getattr(self._store, "a" + search.method)(search.query, **search.kwargs))

@@ -1,0 +1,227 @@
+"""The ``multivec`` command: argument parsing, the four subcommands, and error reporting.
+
+Exit codes: ``0`` success; ``1`` the work failed (nothing could be indexed, a model or server failed, the store is
+locked); ``2`` a usage error (bad flags or filter, unknown store or collection, an embedder that does not match the
+store). Expected errors print one ``multivec: error: …`` line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from multivec.cli import manifest
+from multivec.cli.files import DEFAULT_CHUNK_WORDS
+from multivec.embeddings.base import MultiVectorBaseEmbedding
+from multivec.embeddings.factory import EMBEDDERS, make_embedder
+from multivec.errors import ConfigurationError, InvalidInputError, MultivecError
+from multivec.pdf import DEFAULT_DPI
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: ``--embedder`` choices shown in help; ``fake`` (no model, for tests) is accepted but not advertised.
+_PUBLIC_EMBEDDERS = [name for name in EMBEDDERS if name != "fake"]
+
+
+class _UsageError(Exception):
+    """A command-line mistake found after parsing (exit code 2)."""
+
+
+def _embedder_flags(parser: argparse.ArgumentParser, *, default_help: str) -> None:
+    parser.add_argument(
+        "--embedder",
+        choices=EMBEDDERS,
+        metavar="{" + ",".join(_PUBLIC_EMBEDDERS) + "}",
+        help=f"embedding model family ({default_help})",
+    )
+    parser.add_argument("--model", help="model id or local directory (infinity: the served model name)")
+    parser.add_argument("--url", help="Infinity server URL (with --embedder infinity)")
+
+
+def _store_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, type=Path, help="store directory (created by `multivec index`)")
+    parser.add_argument("--collection", default="multivec", help="collection name (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="multivec",
+        description="Late-interaction (ColBERT/ColPali MaxSim) search over your files, stored in Qdrant.",
+        epilog="Start with `multivec demo`. Exit codes: 0 ok, 1 failed, 2 usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser(
+        "index",
+        help="index text files, images and PDFs",
+        description="Index files and folders (recursively): .txt/.md texts, images, PDFs (one document per page). "
+        "Re-indexing is idempotent; unreadable files are reported and skipped. Exits 1 only when files were "
+        "given but none could be indexed.",
+    )
+    index.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    _store_flags(index)
+    _embedder_flags(index, default_help="default: the store's, else colbert with the offline MiniLM")
+    index.add_argument("--dpi", type=float, default=DEFAULT_DPI, help="PDF rendering resolution (default: %(default)s)")
+    index.add_argument(
+        "--chunk-words",
+        type=int,
+        default=DEFAULT_CHUNK_WORDS,
+        help="split text files into passages of at most this many words; 0: never (default: %(default)s)",
+    )
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    search = commands.add_parser("search", help="search a store", description="Search a store built by `index`.")
+    search.add_argument("query", metavar="QUERY")
+    _store_flags(search)
+    search.add_argument("-k", type=int, default=5, help="number of results (default: %(default)s)")
+    search.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"file_name": "notes.md"}\'')
+    search.add_argument("--exact", action="store_true", help="exact MaxSim over every document (no prefetch)")
+    search.add_argument("--json", action="store_true", help="print the results as JSON")
+    _embedder_flags(search, default_help="default: the one that built the store")
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate retrieval on a BEIR-layout dataset",
+        description="Index a BEIR-layout dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) into a temporary "
+        "store, run every judged query and print nDCG@10, Recall@100, MRR@10 (ranx) and timings.",
+    )
+    evaluate.add_argument("dataset", metavar="DATASET_DIR", type=Path)
+    _embedder_flags(evaluate, default_help="default: colbert with the offline MiniLM")
+    evaluate.add_argument("--exact", action="store_true", help="exact MaxSim instead of the two-stage search")
+    evaluate.add_argument("-k", type=int, default=100, help="results per query (default: %(default)s)")
+    evaluate.add_argument("--split", default="test", help="qrels split (default: %(default)s)")
+    evaluate.add_argument("--title", action="store_true", help="prepend each document's title to its text")
+    evaluate.add_argument("--max-queries", type=int, help="evaluate only the first N judged queries")
+    evaluate.add_argument("--max-docs", type=int, help="corpus: the judged documents plus others up to N in all")
+    evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    demo = commands.add_parser(
+        "demo",
+        help="index a bundled sample offline and answer example questions",
+        description="Index five short texts and a generated 3-page PDF into a temporary embedded store, offline, "
+        "and print the top results of four example questions.",
+    )
+    _embedder_flags(demo, default_help="default: colbert with the offline MiniLM")
+    demo.add_argument("-k", type=int, default=3, help="results per question (default: %(default)s)")
+    demo.add_argument("--keep", type=Path, help="keep the sample and the store in this directory")
+    return parser
+
+
+def _version() -> str:
+    from multivec import __version__
+
+    return __version__
+
+
+def _embedder(spec: manifest.EmbedderSpec) -> MultiVectorBaseEmbedding:
+    return make_embedder(spec.embedder, spec.model, spec.url)
+
+
+def _open_store(args: argparse.Namespace, embedding: MultiVectorBaseEmbedding) -> Any:
+    from multivec.store import MultiVectorStore
+
+    return MultiVectorStore(embedding, args.collection, path=str(args.store), filterable_fields={"path": "keyword"})
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from multivec.cli.indexing import index_paths
+
+    spec = manifest.resolve(args.store, args.collection, embedder=args.embedder, model=args.model, url=args.url)
+    with _open_store(args, _embedder(spec)) as store:
+        manifest.save(args.store, args.collection, spec)
+        report = index_paths(
+            store, args.paths, dpi=args.dpi, chunk_words=args.chunk_words, progress=False if args.quiet else None
+        )
+    print(report.summary(), file=sys.stderr if report.skipped and not report.files else sys.stdout)
+    if report.files == 0 and report.skipped:
+        print("multivec: error: nothing could be indexed", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _parse_filter(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _UsageError(f"--filter is not valid JSON ({err.msg} at position {err.pos})") from None
+    if not isinstance(value, dict):
+        raise _UsageError('--filter must be a JSON object, e.g. \'{"file_name": "notes.md"}\'')
+    return value
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from multivec.cli.output import hits_json, hits_table
+
+    if args.k < 1:
+        raise _UsageError(f"-k must be at least 1, got {args.k}")
+    query_filter = _parse_filter(args.filter)
+    spec = manifest.load(args.store, args.collection) if args.store.is_dir() else None
+    if spec is None:
+        known = manifest.collections(args.store) if args.store.is_dir() else []
+        where = f"; it has: {', '.join(known)}" if known else ""
+        raise _UsageError(
+            f"no collection {args.collection!r} in store {str(args.store)!r}{where}; build it with "
+            f"`multivec index PATH --store {args.store}`"
+        )
+    spec = manifest.resolve(args.store, args.collection, embedder=args.embedder, model=args.model, url=args.url)
+    with _open_store(args, _embedder(spec)) as store:
+        hits = store.search(args.query, k=args.k, filter=query_filter, exact=args.exact)
+    print(hits_json(hits) if args.json else (hits_table(hits) if hits else "no results"))
+    return EXIT_OK
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from multivec.evaluation import evaluate, load_beir
+
+    if args.k < 1:
+        raise _UsageError(f"-k must be at least 1, got {args.k}")
+    dataset = load_beir(args.dataset, split=args.split, title=args.title)
+    if args.max_queries is not None or args.max_docs is not None:
+        dataset = dataset.subset(args.max_queries, args.max_docs)
+    embedding = make_embedder(args.embedder or manifest.DEFAULT_EMBEDDER, args.model, args.url)
+    result = evaluate(embedding, dataset, exact=args.exact, k=args.k, show_progress=not args.quiet)
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.table())
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from multivec.cli.demo import run_demo
+
+    spec = manifest.EmbedderSpec(
+        args.embedder or manifest.DEFAULT_EMBEDDER, manifest.normalise_model(args.model), args.url
+    )
+    if args.k < 1:
+        raise _UsageError(f"-k must be at least 1, got {args.k}")
+    run_demo(_embedder(spec), keep=args.keep, k=args.k)
+    if args.keep is not None:
+        manifest.save(args.keep / "store", "demo", spec)
+    return EXIT_OK
+
+
+_COMMANDS = {"index": _cmd_index, "search": _cmd_search, "eval": _cmd_eval, "demo": _cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``multivec`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (_UsageError, ConfigurationError, InvalidInputError) as err:
+        print(f"multivec: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except MultivecError as err:
+        print(f"multivec: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("multivec: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,95 @@
+"""Finding a local model's files (local directory or Hugging Face Hub id) with clear errors.
+
+A model is a local directory when ``model_name`` is an existing directory; otherwise it is a hub id, resolved from
+the local Hugging Face cache (and downloaded when online). Failures become
+:class:`~multivec.errors.ModelLoadError` naming the model and how to provide it, never a raw hub traceback.
+
+>>> import os, tempfile
+>>> d = tempfile.mkdtemp()
+>>> _ = open(os.path.join(d, "config.json"), "w").write('{"model_type": "bert"}')
+>>> read_json(d, "config.json")
+{'model_type': 'bert'}
+>>> read_json(d, "missing.json") is None
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from multivec.errors import ModelLoadError, MultivecError
+
+__all__ = ["hub_file", "is_offline", "load_or_raise", "read_json"]
+
+T = TypeVar("T")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def is_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) forbids downloads."""
+    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _how_to_provide(model_name: str) -> str:
+    if Path(model_name).expanduser().is_dir():
+        return "the directory exists but does not hold a complete model saved with save_pretrained"
+    if is_offline():
+        return (
+            f"HF_HUB_OFFLINE is set and no local copy of {model_name!r} was found: download it once while online "
+            f"(huggingface-cli download {model_name}) or pass the path of a local copy as model_name"
+        )
+    return f"check the hub id {model_name!r} (and your access to it) or pass the path of a local copy as model_name"
+
+
+def hub_file(model_name: str, filename: str, *, required: bool = True) -> Path | None:
+    """Path of ``filename`` in the model (local dir or hub id); ``None`` if absent and not ``required``."""
+    local = Path(model_name).expanduser()
+    if local.is_dir():
+        path = local / filename
+        if path.is_file():
+            return path
+        if required:
+            raise ModelLoadError(f"{model_name!r} is a directory without {filename}; is it a saved model directory?")
+        return None
+    if model_name.startswith((".", "/", "~")) or model_name.count("/") > 1:
+        raise ModelLoadError(f"model directory {model_name!r} does not exist; pass an existing directory or a hub id")
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(model_name, filename))
+    except Exception as err:  # the hub client's error classes differ between versions
+        if not required:
+            return None
+        raise ModelLoadError(
+            f"cannot load model {model_name!r} ({filename}: {type(err).__name__}): {_how_to_provide(model_name)}"
+        ) from None
+
+
+def read_json(model_name: str, filename: str) -> dict[str, Any] | None:
+    """The parsed JSON file ``filename`` of the model, or ``None`` when the model has no such file."""
+    path = hub_file(model_name, filename, required=False)
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"{filename} of model {model_name!r} is unreadable: {err}") from err
+    return data if isinstance(data, dict) else None
+
+
+def load_or_raise(load: Callable[[], T], model_name: str, what: str) -> T:
+    """Run a ``from_pretrained`` call, turning its failures into :class:`ModelLoadError`."""
+    try:
+        return load()
+    except MultivecError:
+        raise
+    except Exception as err:  # transformers raises OSError, ValueError, KeyError, … depending on the failure
+        first_line = (str(err).strip().splitlines() or [""])[0][:300]
+        raise ModelLoadError(
+            f"cannot load the {what} of {model_name!r} ({type(err).__name__}: {first_line}); "
+            f"{_how_to_provide(model_name)}"
+        ) from err

@@ -1,0 +1,58 @@
+"""The image behind a stored image record, for rerankers that score candidates from their source.
+
+Image records keep no pixels, only where they came from: ``source`` (a file path or URI) and, for PDF pages,
+``page`` (1-based). :func:`source_image` turns that back into an image input an embedder accepts: the path itself
+for image files, the rendered page for PDF pages (rendered at ``dpi``; use the resolution the pages were indexed
+with to get the same vectors). Framework adapters use it so they never open PDFs themselves.
+
+>>> import tempfile, pathlib
+>>> from multivec.pdf import write_text_pdf
+>>> pdf = write_text_pdf(pathlib.Path(tempfile.mkdtemp()) / "two.pdf", ["Wing flutter", "Shock waves"])
+>>> source_image(str(pdf), page=2, dpi=72).size
+(612, 792)
+>>> source_image("scan.png")
+'scan.png'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from multivec.errors import InvalidInputError
+from multivec.pdf import DEFAULT_DPI, _check_dpi, _open
+from multivec.types import ImageInput
+
+__all__ = ["is_pdf", "source_image"]
+
+_POINTS_PER_INCH = 72.0
+
+
+def is_pdf(source: str | Path) -> bool:
+    """Whether ``source`` names a PDF file (by its extension)."""
+    return Path(str(source)).suffix.lower() == ".pdf"
+
+
+def source_image(source: str | Path, page: int | None = None, *, dpi: float = DEFAULT_DPI) -> ImageInput:
+    """The image input for a record's ``source`` and ``page``: page ``page`` of a PDF rendered at ``dpi`` (RGB),
+    else ``source`` unchanged (loading, URL policy and validation stay with the embedder)."""
+    if not is_pdf(source):
+        return str(source)
+    if page is None:
+        raise InvalidInputError(f"{str(source)!r} is a PDF but no page number was given; pass page (1-based)")
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise InvalidInputError(f"page must be a positive int (1-based), got {page!r}")
+    scale = _check_dpi(dpi) / _POINTS_PER_INCH
+    document = _open(source)
+    try:
+        if page > len(document):
+            raise InvalidInputError(f"{str(source)!r} has {len(document)} pages; page {page} does not exist")
+        pdf_page = document[page - 1]
+        try:
+            image: Image.Image = pdf_page.render(scale=scale).to_pil().convert("RGB")
+        finally:
+            pdf_page.close()
+    finally:
+        document.close()
+    return image

@@ -1,0 +1,410 @@
+"""EdgeBackend: the embedded Qdrant engine (qdrant-edge-py), the store's default backend.
+
+Everything that touches the ``qdrant_edge`` API lives in this module (it is beta and 0.x; pinned ``>=0.9,<0.10``).
+
+On disk, ``path/<collection_name>/`` holds ``multivec.json`` (the collection metadata: model name, dimension,
+kind, datatype) and ``shard/`` (the edge shard: WAL plus mmap'd segments). Without a ``path`` the store lives in a
+temporary directory removed on :meth:`close`.
+
+Operational rules, from measurements in ``shared/reference/qdrant.md``:
+
+- Only one opener per directory: a second one (same process or another) raises
+  :class:`~multivec.errors.StoreLockedError`.
+- The engine holds the GIL while it works, so async calls run on one dedicated worker thread and never block the
+  event loop; sync calls run in the caller's thread (no thread hand-off on the hot path). A lock serialises all
+  shard calls.
+- Every write call ends with ``flush()``; writes are also in the WAL as soon as ``update`` returns, so a process
+  killed mid-ingest keeps every batch that returned.
+- ``optimize()`` (merge segments, build the dense HNSW index) runs after write calls once ``optimize_threshold``
+  points (default 5000) have been written since the last optimisation, and on demand via ``store.optimize()``.
+  New points are searchable (brute force) before that.
+
+Edge-only options (``MultiVectorStore(..., **collection_options)``): ``on_disk`` (keep the token vectors in mmap
+instead of RAM), ``max_search_threads``, ``search_pool_core``, ``optimize_threshold``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import numpy as np
+import qdrant_edge as qe
+from qdrant_client import models
+
+from multivec.errors import ConfigurationError, InvalidInputError, StoreError, StoreLockedError
+from multivec.store.backend import (
+    DENSE,
+    MULTIVECTOR,
+    Backend,
+    Clear,
+    CollectionSpec,
+    Count,
+    Delete,
+    Finish,
+    Op,
+    PointData,
+    Query,
+    Retrieve,
+    ScoredPayload,
+    Scroll,
+    Upsert,
+    ids_filter,
+    resolve_metadata,
+)
+
+__all__ = ["DEFAULT_OPTIMIZE_THRESHOLD", "EDGE_OPTIONS", "EdgeBackend", "to_edge_filter"]
+
+T = TypeVar("T")
+
+DEFAULT_OPTIMIZE_THRESHOLD = 5000
+EDGE_OPTIONS = ("on_disk", "max_search_threads", "search_pool_core", "optimize_threshold")
+META_FILE = "multivec.json"
+SHARD_DIR = "shard"
+_SCROLL_PAGE = 1000
+
+_FIELD_SCHEMA = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+    "bool": qe.PayloadSchemaType.Bool,
+    "text": qe.PayloadSchemaType.Text,
+    "datetime": qe.PayloadSchemaType.Datetime,
+}
+_DATATYPE = {"float16": qe.VectorStorageDatatype.Float16, "float32": qe.VectorStorageDatatype.Float32}
+
+
+def _is_lock_error(err: Exception) -> bool:
+    text = str(err)
+    return "WouldBlock" in text or "Can't init WAL" in text or "lock" in text.lower()
+
+
+class EdgeBackend(Backend):
+    """One qdrant-edge shard per collection directory; see the module docstring."""
+
+    def __init__(self, spec: CollectionSpec, path: str | os.PathLike[str] | None) -> None:
+        unknown = sorted(set(spec.options) - set(EDGE_OPTIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option(s) for the embedded (qdrant-edge) store: {', '.join(unknown)}; supported: "
+                f"{', '.join(EDGE_OPTIONS)}. Sharding and replication options need a Qdrant server (url=...)"
+            )
+        threshold = spec.options.get("optimize_threshold", DEFAULT_OPTIMIZE_THRESHOLD)
+        if not isinstance(threshold, int) or threshold < 1:
+            raise ConfigurationError(f"optimize_threshold must be a positive int, got {threshold!r}")
+        self._optimize_threshold = threshold
+        self._pending = 0
+        self._temp_root = tempfile.mkdtemp(prefix="multivec-") if path is None else None
+        root = Path(self._temp_root or os.fspath(path))  # type: ignore[arg-type]
+        self.directory = root / spec.name
+        meta_file = self.directory / META_FILE
+        shard_dir = self.directory / SHARD_DIR
+        stored = json.loads(meta_file.read_text()) if meta_file.is_file() else None
+        try:
+            self.metadata = resolve_metadata(stored, spec, f"the store at {str(self.directory)!r}")
+            self._shard = self._open(spec, shard_dir)
+            self._lock = threading.Lock()
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="multivec-edge")
+        except BaseException:
+            self._remove_temp()
+            raise
+        if stored is None:
+            tmp = meta_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.metadata, indent=2))
+            os.replace(tmp, meta_file)
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    def _config(self, spec: CollectionSpec) -> qe.EdgeConfig:
+        dim = spec.dim
+        vectors = {DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)}
+        if spec.multi_vector:
+            on_disk = bool(spec.options.get("on_disk", False))
+            vectors[MULTIVECTOR] = qe.EdgeVectorParams(
+                size=dim,
+                distance=qe.Distance.Dot,
+                multivector_config=qe.MultiVectorConfig(comparator=qe.MultiVectorComparator.MaxSim),
+                hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10000),
+                datatype=_DATATYPE[self.metadata["datatype"]],
+                memory=qe.Memory.Cold if on_disk else None,
+            )
+        return qe.EdgeConfig(
+            vectors=vectors,
+            max_search_threads=spec.options.get("max_search_threads"),
+            search_pool_core=spec.options.get("search_pool_core"),
+        )
+
+    def _open(self, spec: CollectionSpec, shard_dir: Path) -> qe.EdgeShard:
+        try:
+            if (shard_dir / "edge_config.json").is_file():
+                shard = qe.EdgeShard.load(str(shard_dir))
+            else:
+                shard_dir.mkdir(parents=True, exist_ok=True)
+                shard = qe.EdgeShard.create(str(shard_dir), self._config(spec))
+        except Exception as err:
+            if _is_lock_error(err):
+                raise StoreLockedError(
+                    f"the store at {str(shard_dir.parent)!r} is already open in this or another process; close "
+                    "the other MultiVectorStore first, or use a Qdrant server (url=...) for concurrent access"
+                ) from err
+            raise StoreError(f"could not open the store at {str(shard_dir.parent)!r}: {err}") from err
+        try:
+            indexed = set(shard.info().payload_schema)
+            for key, kind in spec.filterable_fields.items():
+                if f"metadata.{key}" not in indexed:
+                    shard.update(qe.UpdateOperation.create_field_index(f"metadata.{key}", _FIELD_SCHEMA[kind]))
+            shard.flush()
+        except Exception:
+            shard.close()
+            raise
+        return shard
+
+    def _remove_temp(self) -> None:
+        if self._temp_root is not None:
+            shutil.rmtree(self._temp_root, ignore_errors=True)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._worker.shutdown(wait=True)
+            with self._lock:
+                self._shard.close()
+        finally:
+            self._remove_temp()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def optimize(self) -> None:
+        self._call(self._optimize)
+
+    def _optimize(self) -> None:
+        self._shard.optimize()
+        self._pending = 0
+
+    # -- execution ------------------------------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run a shard call in the calling thread, serialised with every other call by the shard lock."""
+        with self._lock:
+            try:
+                return fn()
+            except (InvalidInputError, StoreError):
+                raise
+            except Exception as err:
+                raise StoreError(f"qdrant-edge failed: {err}") from err
+
+    def execute(self, op: Op) -> Any:
+        return self._call(lambda: self._run(op))
+
+    async def aexecute(self, op: Op) -> Any:
+        # the engine holds the GIL while it works: async callers wait on the worker thread, never on the event loop
+        return await asyncio.wrap_future(self._worker.submit(self._call, lambda: self._run(op)))
+
+    def _run(self, op: Op) -> Any:
+        shard = self._shard
+        if isinstance(op, Query):
+            return [_scored(p) for p in shard.query(_query_request(op))]
+        if isinstance(op, Upsert):
+            shard.update(qe.UpdateOperation.upsert_points([_point(p) for p in op.points]))
+            return None
+        if isinstance(op, Finish):
+            shard.flush()
+            self._pending += op.written
+            if self._pending >= self._optimize_threshold:
+                self._optimize()
+            return None
+        if isinstance(op, Retrieve):
+            return [
+                dict(r.payload or {}) for r in shard.retrieve(list(op.point_ids), with_payload=True, with_vector=False)
+            ]
+        if isinstance(op, Scroll):
+            return self._scroll(op)
+        if isinstance(op, Count):
+            return shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(op.filter)))
+        if isinstance(op, Delete):
+            if op.filter is None and op.point_ids is not None:
+                shard.update(qe.UpdateOperation.delete_points(list(op.point_ids)))
+            else:
+                selector = op.filter if op.point_ids is None else ids_filter(op.point_ids, op.filter)
+                edge_selector = to_edge_filter(selector)
+                assert edge_selector is not None
+                shard.update(qe.UpdateOperation.delete_points_by_filter(edge_selector))
+            shard.flush()
+            return None
+        if isinstance(op, Clear):
+            shard.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter()))
+            shard.flush()
+            return None
+        raise TypeError(f"unknown operation {op!r}")
+
+    def _scroll(self, op: Scroll) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        offset = None
+        edge_filter = to_edge_filter(op.filter)
+        while op.limit is None or len(out) < op.limit:
+            page = _SCROLL_PAGE if op.limit is None else min(_SCROLL_PAGE, op.limit - len(out))
+            records, offset = self._shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=page, filter=edge_filter, with_payload=True)
+            )
+            out.extend(dict(r.payload or {}) for r in records)
+            if offset is None:
+                break
+        return out
+
+
+# -- request/result mapping ----------------------------------------------------------------------------------------
+
+
+def _point(p: PointData) -> qe.Point:
+    vectors: dict[str, Any] = {DENSE: p.dense}
+    if p.multivector is not None:
+        vectors[MULTIVECTOR] = p.multivector
+    return qe.Point(p.point_id, vectors, p.payload)
+
+
+def _query_request(op: Query) -> qe.QueryRequest:
+    edge_filter = to_edge_filter(op.filter)
+    params = qe.SearchParams(exact=True) if op.exact else None
+    prefetches = None
+    if op.multivector is None:
+        query = qe.Query.Nearest(cast(Any, op.dense), using=DENSE)
+    else:
+        query = qe.Query.Nearest(cast(Any, op.multivector), using=MULTIVECTOR)
+        if op.prefetch_limit is not None:
+            prefetches = [
+                qe.Prefetch(
+                    limit=op.prefetch_limit,
+                    query=qe.Query.Nearest(cast(Any, op.dense), using=DENSE),
+                    filter=edge_filter,
+                )
+            ]
+    return qe.QueryRequest(
+        limit=op.limit,
+        query=query,
+        prefetches=prefetches,
+        filter=edge_filter,
+        with_payload=True,
+        with_vector=[DENSE] if op.with_dense else None,
+        score_threshold=op.score_threshold,
+        params=params,
+    )
+
+
+def _scored(point: qe.ScoredPoint) -> ScoredPayload:
+    dense = None
+    vector = point.vector
+    if isinstance(vector, dict) and DENSE in vector:
+        dense = np.asarray(vector[DENSE], dtype=np.float32)
+    return ScoredPayload(payload=dict(point.payload or {}), score=float(point.score), dense=dense)
+
+
+# -- filters: qdrant_client models -> qdrant_edge -------------------------------------------------------------------
+
+
+def to_edge_filter(f: models.Filter | None) -> qe.Filter | None:
+    """Convert a ``qdrant_client`` filter (the store's compiled form) to the ``qdrant_edge`` classes.
+
+    Supported: must/should/must_not/min_should, field match (value, any, except, text, text_any, phrase), range
+    (numbers, datetimes), values_count, is_empty, is_null, has_id, has_vector, nested. Geo conditions raise
+    :class:`~multivec.errors.InvalidInputError`.
+    """
+    if f is None:
+        return None
+    min_should = None
+    if f.min_should is not None:
+        min_should = qe.MinShould(
+            conditions=[_edge_condition(c) for c in f.min_should.conditions], min_count=f.min_should.min_count
+        )
+    return qe.Filter(
+        must=_edge_conditions(f.must),
+        should=_edge_conditions(f.should),
+        must_not=_edge_conditions(f.must_not),
+        min_should=min_should,
+    )
+
+
+def _edge_conditions(conditions: Any) -> list[Any] | None:
+    if conditions is None:
+        return None
+    if not isinstance(conditions, list):
+        conditions = [conditions]
+    return [_edge_condition(c) for c in conditions]
+
+
+def _edge_condition(c: Any) -> Any:
+    if isinstance(c, models.Filter):
+        return to_edge_filter(c)
+    if isinstance(c, models.FieldCondition):
+        if c.geo_bounding_box is not None or c.geo_radius is not None or c.geo_polygon is not None:
+            raise InvalidInputError("geo filter conditions are not supported by the embedded store")
+        values_count = None
+        if c.values_count is not None:
+            vc = c.values_count
+            values_count = qe.ValuesCount(lt=vc.lt, gt=vc.gt, lte=vc.lte, gte=vc.gte)
+        return qe.FieldCondition(
+            c.key,
+            match=_edge_match(c.match),
+            range=_edge_range(c.range),
+            values_count=values_count,
+            is_empty=c.is_empty,
+            is_null=c.is_null,
+        )
+    if isinstance(c, models.IsEmptyCondition):
+        return qe.IsEmptyCondition(c.is_empty.key)
+    if isinstance(c, models.IsNullCondition):
+        return qe.IsNullCondition(c.is_null.key)
+    if isinstance(c, models.HasIdCondition):
+        return qe.HasIdCondition({str(i) if not isinstance(i, int) else i for i in c.has_id})
+    if isinstance(c, models.HasVectorCondition):
+        return qe.HasVectorCondition(c.has_vector)
+    if isinstance(c, models.NestedCondition):
+        nested = to_edge_filter(c.nested.filter)
+        assert nested is not None
+        return qe.NestedCondition(c.nested.key, nested)
+    raise InvalidInputError(f"unsupported filter condition for the embedded store: {type(c).__name__}")
+
+
+def _edge_match(m: Any) -> Any:
+    if m is None:
+        return None
+    if isinstance(m, models.MatchValue):
+        # qdrant-edge 0.9 reads a Python bool as an int (True -> 1, matching no bool); numpy's bool_ is kept
+        return qe.MatchValue(cast(Any, np.bool_(m.value)) if isinstance(m.value, bool) else m.value)
+    if isinstance(m, models.MatchAny):
+        return qe.MatchAny(cast(Any, list(m.any)))
+    if isinstance(m, models.MatchExcept):
+        return qe.MatchExcept(cast(Any, list(m.except_)))
+    if isinstance(m, models.MatchText):
+        return qe.MatchText(m.text)
+    if isinstance(m, models.MatchTextAny):
+        return qe.MatchTextAny(m.text_any)
+    if isinstance(m, models.MatchPhrase):
+        return qe.MatchPhrase(m.phrase)
+    raise InvalidInputError(f"unsupported match condition for the embedded store: {type(m).__name__}")
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _edge_range(r: Any) -> Any:
+    if r is None:
+        return None
+    if isinstance(r, models.DatetimeRange):
+        return qe.RangeDateTime(gte=_iso(r.gte), gt=_iso(r.gt), lte=_iso(r.lte), lt=_iso(r.lt))
+    return qe.RangeFloat(gte=r.gte, gt=r.gt, lte=r.lte, lt=r.lt)

@@ -1,0 +1,158 @@
+"""The store's filter language: a small Mongo-style dict over user metadata, compiled to a Qdrant filter.
+
+Both backends take the same compiled form, a :class:`qdrant_client.models.Filter` (the edge backend converts it to
+``qdrant_edge`` classes), so a raw ``qdrant_client`` ``Filter`` is accepted too, with keys as payload paths
+(``"metadata.genre"``, or the reserved ``"modality"``, ``"source"``, ``"page"``, ``"id"``).
+
+The dict language (keys are user metadata keys; dotted keys reach nested objects: ``"author.name"``):
+
+==================================  ==========================================================================
+``{"k": v}``                        equal (``v`` is a str, int, float or bool)
+``{"k": {"$eq": v}}``               equal
+``{"k": {"$ne": v}}``               not equal; records without ``k`` match (as in MongoDB)
+``{"k": {"$gt"|"$gte"|"$lt"|"$lte": v}}``  range; ``v`` a number, or an ISO 8601 datetime string
+``{"k": {"$in": [v, ...]}}``        equal to any (non-empty list)
+``{"k": {"$nin": [v, ...]}}``       equal to none; records without ``k`` match
+``{"k": {"$text": "words"}}``       full-text match: every word must occur in ``k`` (declare ``k`` as a
+                                    ``"text"`` filterable field to get the tokenised full-text index)
+``{"$and": [f, ...]}``              all of the sub-filters
+``{"$or": [f, ...]}``               any of the sub-filters
+``{"$not": f}``                     the sub-filter does not match
+==================================  ==========================================================================
+
+Several keys in one dict, or several operators for one key, are ANDed. A key that no record has is not an error:
+positive conditions on it match nothing, ``$ne``/``$nin``/``$not`` match everything. Fields need not be declared in
+``filterable_fields``; declaring them only adds a payload index (faster filtered search on the edge backend and on
+servers). Unknown operators, empty lists and values of the wrong type raise
+:class:`~multivec.errors.InvalidInputError` before anything is sent.
+
+>>> f = to_qdrant_filter({"genre": "fruit", "year": {"$gte": 2000}})
+>>> [c.key for c in f.must]
+['metadata.genre', 'metadata.year']
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from qdrant_client import models
+
+from multivec.errors import InvalidInputError
+
+__all__ = ["METADATA_PREFIX", "to_qdrant_filter"]
+
+METADATA_PREFIX = "metadata."
+
+_RANGE_OPS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
+_FIELD_OPS = {"$eq", "$ne", "$in", "$nin", "$text", *_RANGE_OPS}
+_LOGICAL_OPS = {"$and", "$or", "$not"}
+
+Condition = Any  # a models.Filter or models.FieldCondition
+
+
+def to_qdrant_filter(filter: dict[str, Any] | models.Filter | None) -> models.Filter | None:
+    """Compile a dict filter (see the module docstring) to a Qdrant filter; a ``Filter`` passes through."""
+    if filter is None or isinstance(filter, models.Filter):
+        return filter
+    if not isinstance(filter, dict):
+        raise InvalidInputError(
+            f"filter must be a dict (see multivec.store.filters) or a qdrant_client.models.Filter, "
+            f"got {type(filter).__name__}"
+        )
+    if not filter:
+        return None
+    return _as_filter(_compile(filter, "filter"))
+
+
+def _as_filter(condition: Condition) -> models.Filter:
+    return condition if isinstance(condition, models.Filter) else models.Filter(must=[condition])
+
+
+def _compile(node: Any, where: str) -> Condition:
+    if not isinstance(node, dict) or not node:
+        raise InvalidInputError(f"{where} must be a non-empty dict, got {node!r}")
+    parts = [_compile_entry(key, value, f"{where}[{key!r}]") for key, value in node.items()]
+    return parts[0] if len(parts) == 1 else models.Filter(must=parts)
+
+
+def _compile_entry(key: Any, value: Any, where: str) -> Condition:
+    if not isinstance(key, str) or not key:
+        raise InvalidInputError(f"{where}: filter keys must be non-empty strings")
+    if key.startswith("$"):
+        if key not in _LOGICAL_OPS:
+            raise InvalidInputError(f"{where}: unknown operator {key!r}; use one of $and, $or, $not at this level")
+        if key == "$not":
+            return models.Filter(must_not=[_compile(value, where)])
+        if not isinstance(value, list | tuple) or not value:
+            raise InvalidInputError(f"{where}: {key} takes a non-empty list of filters")
+        subs = [_compile(sub, f"{where}[{i}]") for i, sub in enumerate(value)]
+        return models.Filter(must=subs) if key == "$and" else models.Filter(should=subs)
+    path = METADATA_PREFIX + key
+    if isinstance(value, dict):
+        if not value:
+            raise InvalidInputError(f"{where}: empty operator dict; use e.g. {{'$eq': value}}")
+        conds = [_compile_op(path, op, arg, where) for op, arg in value.items()]
+        return conds[0] if len(conds) == 1 else models.Filter(must=conds)
+    return _compile_op(path, "$eq", value, where)
+
+
+def _compile_op(path: str, op: Any, arg: Any, where: str) -> Condition:
+    if op not in _FIELD_OPS:
+        raise InvalidInputError(
+            f"{where}: unknown operator {op!r}; use one of {', '.join(sorted(_FIELD_OPS))} (or a nested dict key "
+            "written with dots, e.g. 'author.name')"
+        )
+    if op == "$eq":
+        return _equal(path, arg, where)
+    if op == "$ne":
+        return models.Filter(must_not=[_equal(path, arg, where)])
+    if op in ("$in", "$nin"):
+        any_of = _any_of(path, arg, f"{where}[{op!r}]")
+        return any_of if op == "$in" else models.Filter(must_not=[any_of])
+    if op == "$text":
+        if not isinstance(arg, str) or not arg.strip():
+            raise InvalidInputError(f"{where}: $text takes a non-empty string")
+        return models.FieldCondition(key=path, match=models.MatchText(text=arg))
+    return models.FieldCondition(key=path, range=_range(_RANGE_OPS[op], arg, where))
+
+
+def _scalar(arg: Any, where: str) -> str | int | float | bool:
+    if isinstance(arg, str | bool | int | float) and not (isinstance(arg, float) and arg != arg):
+        return arg
+    raise InvalidInputError(
+        f"{where}: expected a str, int, float or bool value, got {type(arg).__name__} ({arg!r}); "
+        "use $in for lists and dotted keys for nested objects"
+    )
+
+
+def _equal(path: str, arg: Any, where: str) -> Condition:
+    value = _scalar(arg, where)
+    if isinstance(value, float) and not value.is_integer():
+        return models.FieldCondition(key=path, range=models.Range(gte=value, lte=value))
+    if isinstance(value, float):
+        value = int(value)
+    return models.FieldCondition(key=path, match=models.MatchValue(value=value))
+
+
+def _any_of(path: str, arg: Any, where: str) -> Condition:
+    if not isinstance(arg, list | tuple | set) or not arg:
+        raise InvalidInputError(f"{where}: expected a non-empty list of values")
+    values = [_scalar(v, where) for v in arg]
+    if all(isinstance(v, str) for v in values):
+        return models.FieldCondition(key=path, match=models.MatchAny(any=cast(Any, values)))
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return models.FieldCondition(key=path, match=models.MatchAny(any=cast(Any, values)))
+    return models.Filter(should=[_equal(path, v, where) for v in values])
+
+
+def _range(bound: str, arg: Any, where: str) -> models.Range | models.DatetimeRange:
+    if isinstance(arg, int | float) and not isinstance(arg, bool):
+        return models.Range(**{bound: float(arg)})
+    if isinstance(arg, str):
+        try:
+            moment = datetime.fromisoformat(arg)
+        except ValueError:
+            raise InvalidInputError(f"{where}: {arg!r} is neither a number nor an ISO 8601 datetime") from None
+        return models.DatetimeRange(**{bound: moment})
+    raise InvalidInputError(f"{where}: range bounds must be numbers or ISO 8601 strings, got {arg!r}")

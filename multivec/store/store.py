@@ -1,0 +1,734 @@
+"""MultiVectorStore: late-interaction (MaxSim) retrieval on Qdrant, embedded by default, a Qdrant server by URL.
+
+Backends (chosen by the constructor arguments):
+
+- no ``url``/``location``: the embedded engine (qdrant-edge-py, :mod:`multivec.store.edge`), persistent under
+  ``path`` or in a temporary directory removed on :meth:`~MultiVectorStore.close`;
+- ``url=`` (+ ``api_key=``): a Qdrant server or cluster (:mod:`multivec.store.server`), collection options such as
+  ``shard_number``/``replication_factor`` passed through;
+- ``location=":memory:"``: qdrant-client's in-process local mode, for tests (always brute force).
+
+Search is one Qdrant query: the pooled vector (mean of the L2-normalised token vectors, re-normalised) finds
+``prefetch_limit`` candidates with HNSW, MaxSim over the token vectors reranks them (``exact=True`` runs MaxSim over
+every item). Scores: ``score`` is the raw MaxSim (sum over query tokens of the best cosine with any document token,
+so within ``±n_query_tokens``); ``relevance = (score / n_query_tokens + 1) / 2`` clipped to [0, 1]. Single-vector
+embedders (``is_multi_vector = False``, e.g. BiPali) get a dense-only cosine collection with the same API and
+``relevance = (cosine + 1) / 2``.
+
+Vectors are L2-normalised row by row before they are stored and before they are queried.
+
+>>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+>>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16)) as store:
+...     store.add_texts(["red apples", "blue cars"], ids=["a", "b"], metadatas=[{"n": 1}, {"n": 2}])
+...     hit = store.search("red apples", k=1)[0]
+...     hit.id, hit.score, hit.relevance, store.count({"n": {"$gte": 2}})
+['a', 'b']
+('a', 2.0, 1.0, 1)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from qdrant_client import models
+from tqdm.auto import tqdm
+
+from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
+from multivec.errors import ConfigurationError, InvalidInputError, StoreError
+from multivec.scoring import normalize_rows, relevance
+from multivec.store._flow import Flow, run_async, run_sync
+from multivec.store.backend import (
+    Backend,
+    Clear,
+    CollectionSpec,
+    Count,
+    Delete,
+    Finish,
+    PointData,
+    Query,
+    Retrieve,
+    ScoredPayload,
+    Scroll,
+    Upsert,
+    check_spec,
+)
+from multivec.store.filters import to_qdrant_filter
+from multivec.store.mmr import mmr_select
+from multivec.store.records import Hit, Record
+from multivec.store.validation import (
+    check_ids,
+    check_metadatas,
+    check_optional_list,
+    check_payloads,
+    check_vector,
+    check_vectors,
+    point_id,
+)
+from multivec.types import ImageInput
+
+__all__ = ["DEFAULT_MULTIVECTOR_DATATYPE", "DEFAULT_PREFETCH_LIMIT", "MultiVectorStore"]
+
+#: First-stage candidates reranked by MaxSim (at least ``k``). Measured on Cranfield with MiniLM token vectors
+#: (benchmarks/store.py), recall@10 of two-stage against exact MaxSim is 0.94 at 50, 0.98 at 100, 0.99 at 200 and
+#: 0.999 at 400, while the rerank cost grows linearly: 100 clears the 0.95 target with margin at half the cost of 200.
+DEFAULT_PREFETCH_LIMIT = 100
+#: Storage type of the token vectors. float16 gave the same top-10 as float32 but exact scans and reranks ran about
+#: 2x slower on the engine (conversion on the fly); it only saves RAM/disk (token vectors halved), so it is opt-in.
+DEFAULT_MULTIVECTOR_DATATYPE = "float32"
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+FilterLike = dict[str, Any] | models.Filter | None
+QueryLike = str | ImageInput | np.ndarray
+
+
+@dataclass(frozen=True)
+class _Embed:
+    """A request to the embedder: ``method`` (sync name; the async twin is ``"a" + method``)."""
+
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive_int(value: Any, name: str, error: type[Exception] = ConfigurationError) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise error(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _image_source(image: Any) -> str | None:
+    if isinstance(image, Path):
+        return str(image)
+    if isinstance(image, str):
+        return None if image.startswith("data:") else image
+    if isinstance(image, Image.Image):
+        return getattr(image, "filename", None) or None
+    return None
+
+
+def _record(payload: dict[str, Any]) -> Record:
+    return Record(
+        id=str(payload.get("id")),
+        content=payload.get("content"),
+        metadata=dict(payload.get("metadata") or {}),
+        modality=payload.get("modality", "text"),
+        source=payload.get("source"),
+        page=payload.get("page"),
+    )
+
+
+class MultiVectorStore:
+    """A late-interaction vector store on Qdrant (see the module docstring for backends and scoring).
+
+    Args:
+        embedding: any multivec embedder; its ``dim`` and ``model_name`` are recorded in the collection, and
+            reopening a collection with another ``dim`` raises :class:`~multivec.errors.DimensionMismatchError`
+            (a different model name is allowed; compare with :attr:`stored_model_name`).
+        collection_name: the collection (embedded: a sub-directory of ``path``).
+        path: directory of the embedded store (created if missing); ``None`` = temporary directory.
+        url, api_key: a Qdrant server; ``location=":memory:"``: qdrant-client local mode (tests).
+        prefetch_limit: first-stage candidates reranked by MaxSim (at least ``k`` are always kept); raise it for
+            recall, lower it for speed (see :data:`DEFAULT_PREFETCH_LIMIT`).
+        multivector_datatype: ``"float32"`` (default) or ``"float16"`` storage of the token vectors, fixed when the
+            collection is created (an existing collection keeps its own). float16 halves RAM/disk of the token
+            vectors with the same top-10, but MaxSim runs about 2x slower on it; see benchmarks/store.py.
+        filterable_fields: ``{"metadata key": "keyword"|"integer"|"float"|"bool"|"text"|"datetime"}``: payload
+            indexes for fast filtered search. Filters work on any metadata key without this.
+        write_batch_size: points per write request.
+        show_progress: tqdm progress bars for embedding and writing.
+        collection_options: backend options. Embedded: ``on_disk``, ``max_search_threads``, ``search_pool_core``,
+            ``optimize_threshold``. Server: ``on_disk`` plus every ``QdrantClient.create_collection`` option
+            (``shard_number``, ``replication_factor``, ...). Unknown options raise
+            :class:`~multivec.errors.ConfigurationError`.
+
+    Only one store may open an embedded ``path``/collection at a time (another raises
+    :class:`~multivec.errors.StoreLockedError`). Use it as a context manager or call :meth:`close`.
+
+    >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+    >>> store = MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8), location=":memory:")
+    >>> store.add_texts(["hello world"], ids=[1])
+    ['1']
+    >>> [r.content for r in store.get(["1"])]
+    ['hello world']
+    >>> store.close()
+    """
+
+    def __init__(
+        self,
+        embedding: MultiVectorBaseEmbedding,
+        collection_name: str = "multivec",
+        *,
+        path: str | os.PathLike[str] | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        location: str | None = None,
+        prefetch_limit: int = DEFAULT_PREFETCH_LIMIT,
+        multivector_datatype: str = DEFAULT_MULTIVECTOR_DATATYPE,
+        filterable_fields: dict[str, str] | None = None,
+        write_batch_size: int = 64,
+        show_progress: bool = False,
+        **collection_options: Any,
+    ) -> None:
+        if not isinstance(embedding, MultiVectorBaseEmbedding):
+            raise ConfigurationError(
+                f"embedding must be a multivec embedder (MultiVectorBaseEmbedding), got {type(embedding).__name__}"
+            )
+        if not isinstance(collection_name, str) or not _NAME.match(collection_name):
+            raise ConfigurationError(
+                f"collection_name must be letters, digits, '_', '-', '.' (not starting with '.' or '-'), "
+                f"got {collection_name!r}"
+            )
+        if path is not None and (url is not None or location is not None):
+            raise ConfigurationError("pass either path= (embedded store) or url=/location= (qdrant-client), not both")
+        if url is not None and location is not None:
+            raise ConfigurationError("pass either url= or location=, not both")
+        self.embedding = embedding
+        self.collection_name = collection_name
+        self.prefetch_limit = _positive_int(prefetch_limit, "prefetch_limit")
+        self.write_batch_size = _positive_int(write_batch_size, "write_batch_size")
+        self.show_progress = bool(show_progress)
+        self.is_multi_vector = bool(embedding.is_multi_vector)
+        self.dim = int(embedding.dim)
+        spec = CollectionSpec(
+            name=collection_name,
+            dim=self.dim,
+            multi_vector=self.is_multi_vector,
+            model_name=embedding.model_name,
+            datatype=multivector_datatype,
+            filterable_fields=dict(filterable_fields or {}),
+            options=dict(collection_options),
+        )
+        check_spec(spec)
+        self._backend: Backend
+        if url is not None or location is not None:
+            from multivec.store.server import ServerBackend
+
+            self._backend = ServerBackend(spec, url=url, api_key=api_key, location=location)
+            self.backend_name = "memory" if location == ":memory:" else "server"
+            self.path: Path | None = None
+        else:
+            if api_key is not None:
+                raise ConfigurationError("api_key= needs url=; the embedded store has no authentication")
+            from multivec.store.edge import EdgeBackend
+
+            edge = EdgeBackend(spec, path)
+            self._backend = edge
+            self.backend_name = "edge"
+            self.path = edge.directory if path is not None else None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"MultiVectorStore(collection_name={self.collection_name!r}, backend={self.backend_name!r}, "
+            f"model={self.stored_model_name!r}, dim={self.dim})"
+        )
+
+    # -- properties ---------------------------------------------------------------------------------------------
+
+    @property
+    def stored_model_name(self) -> str | None:
+        """The embedder model name recorded when the collection was created."""
+        return self._backend.metadata.get("model_name")
+
+    @property
+    def multivector_datatype(self) -> str:
+        """Storage type of the token vectors in this collection (fixed at creation)."""
+        return str(self._backend.metadata.get("datatype", DEFAULT_MULTIVECTOR_DATATYPE))
+
+    # -- drivers ------------------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("this MultiVectorStore is closed; open a new one")
+
+    def _send(self, request: Any) -> Any:
+        if isinstance(request, _Embed):
+            return getattr(self.embedding, request.method)(*request.args, **request.kwargs)
+        return self._backend.execute(request)
+
+    async def _asend(self, request: Any) -> Any:
+        if isinstance(request, _Embed):
+            return await getattr(self.embedding, "a" + request.method)(*request.args, **request.kwargs)
+        return await self._backend.aexecute(request)
+
+    def _run(self, flow: Flow[Any]) -> Any:
+        self._check_open()
+        return run_sync(flow, self._send)
+
+    async def _arun(self, flow: Flow[Any]) -> Any:
+        self._check_open()
+        return await run_async(flow, self._asend)
+
+    # -- writes -------------------------------------------------------------------------------------------------
+
+    def _point(self, vector: np.ndarray, row: dict[str, Any], item_id: str) -> PointData:
+        payload = {"id": item_id, **row}
+        if not self.is_multi_vector:
+            return PointData(point_id(item_id), normalize_rows(vector), None, payload)
+        tokens = normalize_rows(vector)
+        pooled = normalize_rows(tokens.mean(axis=0))
+        if not np.any(pooled):  # the token vectors cancel out; any token is a usable first-stage key
+            pooled = tokens[0]
+        return PointData(point_id(item_id), pooled, tokens, payload)
+
+    def _write_flow(self, vectors: Sequence[Any], rows: list[dict[str, Any]], ids: list[str], name: str) -> Flow[Any]:
+        arrays = check_vectors(vectors, self.dim, self.is_multi_vector, name)
+        if len(arrays) != len(ids):
+            raise InvalidInputError(f"got {len(arrays)} {name} for {len(ids)} items")
+        size = self.write_batch_size
+        with tqdm(total=len(ids), desc="Writing", unit="item", disable=not self.show_progress) as bar:
+            for start in range(0, len(ids), size):
+                stop = start + size
+                batch = [
+                    self._point(a, r, i)
+                    for a, r, i in zip(arrays[start:stop], rows[start:stop], ids[start:stop], strict=True)
+                ]
+                yield Upsert(batch)
+                bar.update(len(batch))
+        yield Finish(len(ids))
+        return ids
+
+    def _add_texts_flow(
+        self, texts: Sequence[str], metadatas: Sequence[dict[str, Any] | None] | None, ids: Sequence[str | int] | None
+    ) -> Flow[list[str]]:
+        if texts is None or isinstance(texts, str):
+            raise InvalidInputError("texts must be a list of strings (wrap a single text in a list)")
+        texts = list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInputError(f"texts[{i}] must be a non-empty str, got {text!r:.60}", index=i)
+        item_ids = check_ids(ids, len(texts))
+        metas = check_metadatas(metadatas, len(texts))
+        if not texts:
+            return []
+        rows = [
+            {"content": t, "metadata": m, "modality": "text", "source": None, "page": None}
+            for t, m in zip(texts, metas, strict=True)
+        ]
+        vectors = yield _Embed("embed_documents_batch", (texts,), {"show_progress": self.show_progress})
+        return (yield from self._write_flow(vectors, rows, item_ids, "embeddings"))
+
+    def _add_images_flow(
+        self,
+        images: Sequence[ImageInput],
+        metadatas: Sequence[dict[str, Any] | None] | None,
+        ids: Sequence[str | int] | None,
+        sources: Sequence[str | None] | None,
+        pages: Sequence[int | None] | None,
+    ) -> Flow[list[str]]:
+        if not isinstance(self.embedding, MultiVectorMultiModalEmbedding):
+            raise InvalidInputError(f"{self.embedding!r} embeds text only; use a multimodal embedder for images")
+        if images is None or isinstance(images, str | bytes | Path | BytesIO | Image.Image):
+            raise InvalidInputError("images must be a list (wrap a single image in a list)")
+        images = list(images)
+        n = len(images)
+        item_ids = check_ids(ids, n)
+        metas = check_metadatas(metadatas, n)
+        srcs = check_optional_list(sources, n, "sources", str)
+        page_numbers = check_optional_list(pages, n, "pages", int)
+        if not images:
+            return []
+        rows = []
+        for i in range(n):
+            source = srcs[i] if srcs[i] is not None else _image_source(images[i])
+            content = source if source is not None else item_ids[i]
+            rows.append(
+                {
+                    "content": content,
+                    "metadata": metas[i],
+                    "modality": "image",
+                    "source": source,
+                    "page": page_numbers[i],
+                }
+            )
+        vectors = yield _Embed("embed_images_batch", (images,), {"show_progress": self.show_progress})
+        return (yield from self._write_flow(vectors, rows, item_ids, "embeddings"))
+
+    def _add_embeddings_flow(
+        self, embeddings: Sequence[np.ndarray], payloads: Sequence[dict[str, Any] | None] | None, ids: Any
+    ) -> Flow[list[str]]:
+        if embeddings is None or isinstance(embeddings, str):
+            raise InvalidInputError("embeddings must be a list of arrays")
+        embeddings = list(embeddings)
+        item_ids = check_ids(ids, len(embeddings))
+        rows = check_payloads(payloads, len(embeddings))
+        if not embeddings:
+            return []
+        return (yield from self._write_flow(embeddings, rows, item_ids, "embeddings"))
+
+    def add_texts(
+        self,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        ids: Sequence[str | int] | None = None,
+    ) -> list[str]:
+        """Embed and store texts; returns their ids (as ``str``; new uuid4 strings when ``ids`` is None).
+
+        Upsert: an existing id is replaced. Everything (texts, ids, metadata, the embeddings) is validated before
+        the first write, so a failing call stores nothing. Metadata must be plain JSON (dict with str keys).
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     store.add_texts(["a text"], metadatas=[{"lang": "en"}], ids=["t1"])
+        ['t1']
+        """
+        return self._run(self._add_texts_flow(texts, metadatas, ids))
+
+    async def aadd_texts(
+        self,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        ids: Sequence[str | int] | None = None,
+    ) -> list[str]:
+        """Async twin of :meth:`add_texts`."""
+        return await self._arun(self._add_texts_flow(texts, metadatas, ids))
+
+    def add_images(
+        self,
+        images: Sequence[ImageInput],
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        ids: Sequence[str | int] | None = None,
+        sources: Sequence[str | None] | None = None,
+        pages: Sequence[int | None] | None = None,
+    ) -> list[str]:
+        """Embed and store images (needs a multimodal embedder); returns their ids.
+
+        Pixels are not stored: ``source`` is ``sources[i]``, else the image's file path (``str``/``Path`` input, or
+        a PIL image opened from a file), else ``None``; ``content`` is the source, else the id. ``pages`` records
+        page numbers (PDF pages).
+
+        >>> from PIL import Image
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     ids = store.add_images([Image.new("RGB", (8, 8), "red")], ids=["img"], sources=["red.png"])
+        ...     store.get(ids)[0].source
+        'red.png'
+        """
+        return self._run(self._add_images_flow(images, metadatas, ids, sources, pages))
+
+    async def aadd_images(
+        self,
+        images: Sequence[ImageInput],
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        ids: Sequence[str | int] | None = None,
+        sources: Sequence[str | None] | None = None,
+        pages: Sequence[int | None] | None = None,
+    ) -> list[str]:
+        """Async twin of :meth:`add_images`."""
+        return await self._arun(self._add_images_flow(images, metadatas, ids, sources, pages))
+
+    def add_embeddings(
+        self,
+        embeddings: Sequence[np.ndarray],
+        payloads: Sequence[dict[str, Any] | None] | None = None,
+        ids: Sequence[str | int] | None = None,
+    ) -> list[str]:
+        """Store precomputed embeddings: ``(n_tokens, dim)`` arrays (``(dim,)`` for single-vector stores).
+
+        ``payloads[i]`` may hold ``content``, ``metadata``, ``modality`` (``"text"`` default, or ``"image"``),
+        ``source`` and ``page``; other keys raise :class:`~multivec.errors.InvalidInputError`.
+
+        >>> import numpy as np
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=4)) as store:
+        ...     store.add_embeddings([np.eye(2, 4, dtype=np.float32)], [{"content": "x"}], ids=["v"])
+        ['v']
+        """
+        return self._run(self._add_embeddings_flow(embeddings, payloads, ids))
+
+    async def aadd_embeddings(
+        self,
+        embeddings: Sequence[np.ndarray],
+        payloads: Sequence[dict[str, Any] | None] | None = None,
+        ids: Sequence[str | int] | None = None,
+    ) -> list[str]:
+        """Async twin of :meth:`add_embeddings`."""
+        return await self._arun(self._add_embeddings_flow(embeddings, payloads, ids))
+
+    # -- search -------------------------------------------------------------------------------------------------
+
+    def _query_vectors(self, query: QueryLike) -> Flow[np.ndarray]:
+        if isinstance(query, np.ndarray):
+            vectors = query
+            if self.is_multi_vector and query.ndim == 1:
+                vectors = query.reshape(1, -1)
+        elif isinstance(query, str):
+            if not query.strip():
+                raise InvalidInputError("query is an empty string; pass text, an image or a query multi-vector")
+            vectors = yield _Embed("embed_query", (query,))
+        elif isinstance(query, Path | bytes | BytesIO | Image.Image):
+            if not isinstance(self.embedding, MultiVectorMultiModalEmbedding):
+                raise InvalidInputError(f"{self.embedding!r} embeds text only; image queries need a multimodal one")
+            vectors = yield _Embed("embed_image", (query,))
+        else:
+            raise InvalidInputError(
+                f"query is {type(query).__name__}; pass a str (text), an image (Path, bytes, BytesIO, PIL image) "
+                "or a numpy array (precomputed query vectors)"
+            )
+        return normalize_rows(check_vector(vectors, self.dim, self.is_multi_vector, "query", None))
+
+    def _search_flow(
+        self,
+        query: QueryLike,
+        k: int,
+        filter: FilterLike,
+        exact: bool,
+        prefetch_limit: int | None,
+        score_threshold: float | None,
+        with_dense: bool = False,
+    ) -> Flow[tuple[list[ScoredPayload], int]]:
+        _positive_int(k, "k", InvalidInputError)
+        limit = self.prefetch_limit if prefetch_limit is None else _positive_int(prefetch_limit, "prefetch_limit")
+        if score_threshold is not None and not isinstance(score_threshold, int | float):
+            raise InvalidInputError(f"score_threshold must be a number or None, got {score_threshold!r}")
+        compiled = to_qdrant_filter(filter)
+        vectors = yield from self._query_vectors(query)
+        if self.is_multi_vector:
+            n_query_tokens = int(vectors.shape[0])
+            pooled = normalize_rows(vectors.mean(axis=0))
+            op = Query(
+                dense=pooled if np.any(pooled) else vectors[0],
+                multivector=vectors,
+                limit=k,
+                prefetch_limit=None if exact else max(limit, k),
+                filter=compiled,
+                score_threshold=score_threshold,
+                exact=exact,
+                with_dense=with_dense,
+            )
+        else:
+            n_query_tokens = 1
+            op = Query(vectors, None, k, None, compiled, score_threshold, exact, with_dense)
+        results = yield op
+        return results, n_query_tokens
+
+    @staticmethod
+    def _hit(result: ScoredPayload, n_query_tokens: int) -> Hit:
+        record = _record(result.payload)
+        return Hit(**record.__dict__, score=result.score, relevance=relevance(result.score, n_query_tokens))
+
+    def _hits_flow(self, *args: Any) -> Flow[list[Hit]]:
+        results, n = yield from self._search_flow(*args)
+        return [self._hit(r, n) for r in results]
+
+    def search(
+        self,
+        query: QueryLike,
+        k: int = 4,
+        *,
+        filter: FilterLike = None,
+        exact: bool = False,
+        prefetch_limit: int | None = None,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best items for ``query``, best first.
+
+        ``query``: a ``str`` (embedded with ``embed_query``), an image (``Path``, ``bytes``, ``BytesIO``, PIL image;
+        multimodal embedders) or a numpy array of query vectors ``(n_tokens, dim)``. ``filter``: the dict language
+        of :mod:`multivec.store.filters` or a ``qdrant_client.models.Filter``; it applies to both stages.
+        ``exact=True`` scores every (matching) item by MaxSim instead of reranking ``prefetch_limit`` pooled-vector
+        candidates. ``k`` larger than the collection returns everything; ``k <= 0`` raises
+        :class:`~multivec.errors.InvalidInputError`. ``score_threshold`` drops hits whose raw score is lower.
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16)) as store:
+        ...     _ = store.add_texts(["red apples", "blue cars", "red cars"], metadatas=[{"c": "r"}, {}, {"c": "r"}])
+        ...     [h.content for h in store.search("cars", k=1, filter={"c": "r"}, exact=True)]
+        ['red cars']
+        """
+        return self._run(self._hits_flow(query, k, filter, exact, prefetch_limit, score_threshold))
+
+    async def asearch(
+        self,
+        query: QueryLike,
+        k: int = 4,
+        *,
+        filter: FilterLike = None,
+        exact: bool = False,
+        prefetch_limit: int | None = None,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
+        """Async twin of :meth:`search`."""
+        return await self._arun(self._hits_flow(query, k, filter, exact, prefetch_limit, score_threshold))
+
+    def _mmr_flow(self, query: QueryLike, k: int, fetch_k: int, lambda_mult: float, filter: FilterLike) -> Flow[Any]:
+        _positive_int(k, "k", InvalidInputError)
+        _positive_int(fetch_k, "fetch_k", InvalidInputError)
+        if isinstance(lambda_mult, bool) or not isinstance(lambda_mult, int | float) or not 0 <= lambda_mult <= 1:
+            raise InvalidInputError(f"lambda_mult must be a number in [0, 1], got {lambda_mult!r}")
+        results, n = yield from self._search_flow(query, max(fetch_k, k), filter, False, None, None, True)
+        if not results:
+            return []
+        rel = np.array([r.score / n for r in results])
+        vectors = normalize_rows(np.stack([r.dense for r in results if r.dense is not None]))
+        return [self._hit(results[i], n) for i in mmr_select(rel, vectors, k, float(lambda_mult))]
+
+    def mmr_search(
+        self,
+        query: QueryLike,
+        k: int = 4,
+        *,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: FilterLike = None,
+    ) -> list[Hit]:
+        """``k`` hits chosen for relevance and diversity (maximal marginal relevance).
+
+        The ``fetch_k`` best items by MaxSim (two-stage search) are the candidates; each step picks the one
+        maximising ``lambda_mult * relevance - (1 - lambda_mult) * redundancy`` where relevance is the mean best
+        cosine per query token and redundancy the highest cosine between its pooled vector and those already
+        picked (see :mod:`multivec.store.mmr`). ``lambda_mult=1`` is plain relevance order.
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=32)) as store:
+        ...     _ = store.add_texts(["red apples", "red apples", "red cars"])
+        ...     [h.content for h in store.mmr_search("red apples", k=2, lambda_mult=0.3)]
+        ['red apples', 'red cars']
+        """
+        return self._run(self._mmr_flow(query, k, fetch_k, lambda_mult, filter))
+
+    async def ammr_search(
+        self,
+        query: QueryLike,
+        k: int = 4,
+        *,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: FilterLike = None,
+    ) -> list[Hit]:
+        """Async twin of :meth:`mmr_search`."""
+        return await self._arun(self._mmr_flow(query, k, fetch_k, lambda_mult, filter))
+
+    # -- reads and deletes ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_lookup_ids(ids: Any) -> list[str]:
+        if ids is None or isinstance(ids, str | bytes | int):
+            raise InvalidInputError("ids must be a list of str/int ids (wrap a single id in a list)")
+        out = []
+        for i, item in enumerate(ids):
+            if isinstance(item, bool) or not isinstance(item, str | int):
+                raise InvalidInputError(f"ids[{i}] is {type(item).__name__}; ids are str or int", index=i)
+            out.append(str(item))
+        return out
+
+    def _get_flow(self, ids: Sequence[str | int]) -> Flow[list[Record]]:
+        wanted = self._check_lookup_ids(ids)
+        if not wanted:
+            return []
+        payloads = yield Retrieve(sorted({point_id(i) for i in wanted}))
+        found = {str(p.get("id")): _record(p) for p in payloads}
+        return [found[i] for i in wanted if i in found]
+
+    def get(self, ids: Sequence[str | int]) -> list[Record]:
+        """The records with these ids, in the order given; missing ids are skipped.
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     _ = store.add_texts(["one", "two"], ids=["1", "2"])
+        ...     [r.content for r in store.get(["2", "missing", "1"])]
+        ['two', 'one']
+        """
+        return self._run(self._get_flow(ids))
+
+    async def aget(self, ids: Sequence[str | int]) -> list[Record]:
+        """Async twin of :meth:`get`."""
+        return await self._arun(self._get_flow(ids))
+
+    def _scroll_flow(self, filter: FilterLike, limit: int | None) -> Flow[list[Record]]:
+        if limit is not None:
+            _positive_int(limit, "limit", InvalidInputError)
+        payloads = yield Scroll(to_qdrant_filter(filter), limit)
+        return [_record(p) for p in payloads]
+
+    def scroll(self, filter: FilterLike = None, limit: int | None = None) -> list[Record]:
+        """Every record matching ``filter`` (at most ``limit``), in storage order (by point id, not insertion)."""
+        return self._run(self._scroll_flow(filter, limit))
+
+    async def ascroll(self, filter: FilterLike = None, limit: int | None = None) -> list[Record]:
+        """Async twin of :meth:`scroll`."""
+        return await self._arun(self._scroll_flow(filter, limit))
+
+    def _delete_flow(self, ids: Sequence[str | int] | None, filter: FilterLike) -> Flow[None]:
+        if ids is None and filter is None:
+            raise InvalidInputError("delete() needs ids= and/or filter=; use clear() to delete everything")
+        point_ids = None if ids is None else [point_id(i) for i in self._check_lookup_ids(ids)]
+        compiled = to_qdrant_filter(filter)
+        if point_ids is not None and not point_ids:
+            return None
+        if point_ids is None and compiled is None:
+            raise InvalidInputError("delete() got an empty filter; use clear() to delete everything")
+        yield Delete(point_ids, compiled)
+        return None
+
+    def delete(self, ids: Sequence[str | int] | None = None, filter: FilterLike = None) -> None:
+        """Delete by ids, by filter, or both (the given ids that match the filter). Missing ids are ignored."""
+        self._run(self._delete_flow(ids, filter))
+
+    async def adelete(self, ids: Sequence[str | int] | None = None, filter: FilterLike = None) -> None:
+        """Async twin of :meth:`delete`."""
+        await self._arun(self._delete_flow(ids, filter))
+
+    def _single(self, op: Any) -> Flow[Any]:
+        return (yield op)
+
+    def clear(self) -> None:
+        """Delete every item; the collection, its settings and payload indexes stay."""
+        self._run(self._single(Clear()))
+
+    async def aclear(self) -> None:
+        """Async twin of :meth:`clear`."""
+        await self._arun(self._single(Clear()))
+
+    def _count_flow(self, filter: FilterLike) -> Flow[int]:
+        return (yield Count(to_qdrant_filter(filter)))
+
+    def count(self, filter: FilterLike = None) -> int:
+        """Number of items (matching ``filter``)."""
+        return self._run(self._count_flow(filter))
+
+    async def acount(self, filter: FilterLike = None) -> int:
+        """Async twin of :meth:`count`."""
+        return await self._arun(self._count_flow(filter))
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def optimize(self) -> None:
+        """Merge segments and build the first-stage index now (embedded store; a no-op on qdrant-client).
+
+        The embedded store also does this on its own after ``optimize_threshold`` new points.
+        """
+        self._check_open()
+        self._backend.optimize()
+
+    def close(self) -> None:
+        """Flush and release the store (an embedded temporary store is deleted). Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._backend.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        if not self._closed:
+            self._closed = True
+            await self._backend.aclose()
+
+    def __enter__(self) -> MultiVectorStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> MultiVectorStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

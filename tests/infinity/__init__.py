@@ -1,0 +1,1 @@
+"""Tests of the Infinity client: protocol, options, faults and a real Infinity server."""

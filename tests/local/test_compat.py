@@ -1,0 +1,40 @@
+"""The version guards of multivec.embeddings._compat."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from multivec.embeddings import _compat
+from multivec.errors import ConfigurationError
+
+
+@pytest.mark.parametrize(("version", "key"), [("4.47.1", "torch_dtype"), ("4.56.0", "dtype"), ("5.3.0", "dtype")])
+def test_from_pretrained_dtype_keyword_follows_transformers(
+    monkeypatch: pytest.MonkeyPatch, version: str, key: str
+) -> None:
+    # The module object as _compat finds it (sys.modules may hold a newer one than this file imported).
+    monkeypatch.setattr(importlib.import_module("transformers"), "__version__", version)
+    assert _compat.from_pretrained_kwargs(torch.float32) == {key: torch.float32}
+
+
+def test_device_and_dtype_resolution() -> None:
+    assert _compat.resolve_device("cpu") == "cpu"
+    assert _compat.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else _compat.resolve_device(None))
+    assert _compat.resolve_dtype("auto", "cpu") is torch.float32
+    assert _compat.resolve_dtype("auto", "cuda:0") is torch.bfloat16
+    assert _compat.resolve_dtype("torch.float16", "cpu") is torch.float16
+    assert _compat.resolve_dtype(torch.bfloat16, "cpu") is torch.bfloat16
+    with pytest.raises(ConfigurationError, match="int8"):
+        _compat.resolve_dtype("int8", "cpu")
+    with pytest.raises(ConfigurationError, match="not a torch device"):
+        _compat.resolve_device("gpu-please")
+
+
+def test_colpali_classes_are_looked_up_by_name() -> None:
+    from colpali_engine.models import ColPali
+
+    assert _compat.colpali_class("ColPali") is ColPali
+    assert _compat.colpali_class("ColFlor") is None  # not in upstream colpali-engine
