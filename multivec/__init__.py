@@ -17,15 +17,21 @@ from multivec.errors import (
     StoreLockedError,
 )
 
+# imported eagerly (numpy, PIL, tqdm; no torch, no matplotlib): a lazy ``explain`` would be shadowed by the
+# ``multivec.explain`` submodule as soon as that is imported
+from multivec.explain import Explanation, explain
+
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
     "EmbeddingError",
+    "Explanation",
     "InfinityError",
     "InvalidInputError",
     "MultivecError",
     "StoreError",
     "StoreLockedError",
     "__version__",
+    "explain",
 ]

@@ -124,7 +124,12 @@ def _decode(data: bytes, where: str, index: int | None, max_pixels: int) -> Imag
         raise InvalidInputError(
             f"{where} is too large to decode safely (decompression bomb check); downscale it", index=index
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except UnidentifiedImageError:
+        raise InvalidInputError(
+            f"{where} is not a readable image (unknown or unsupported format); pass PNG, JPEG, WebP, GIF, BMP or TIFF",
+            index=index,
+        ) from None
+    except (OSError, SyntaxError, ValueError) as err:
         raise InvalidInputError(
             f"{where} is not a readable image ({type(err).__name__}: {err}); pass PNG, JPEG, WebP, GIF, BMP or TIFF",
             index=index,
@@ -151,7 +156,7 @@ def load_image(
     >>> load_image(b"not an image", index=3)
     Traceback (most recent call last):
     ...
-    multivec.errors.InvalidInputError: images[3] is not a readable image (UnidentifiedImageError: ...
+    multivec.errors.InvalidInputError: images[3] is not a readable image (unknown or unsupported format); ...
     """
     where = _where(index)
     if image is None:

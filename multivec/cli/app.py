@@ -1,4 +1,4 @@
-"""The ``multivec`` command: argument parsing, the four subcommands, and error reporting.
+"""The ``multivec`` command: argument parsing, the subcommands, and error reporting.
 
 Exit codes: ``0`` success; ``1`` the work failed (nothing could be indexed, a model or server failed, the store is
 locked); ``2`` a usage error (bad flags or filter, unknown store or collection, an embedder that does not match the
@@ -85,6 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print the results as JSON")
     _embedder_flags(search, default_help="default: the one that built the store")
 
+    explain = commands.add_parser(
+        "explain",
+        help="show why a stored document matches a query",
+        description="Break a stored document's MaxSim score for QUERY down by query token (best-matching document "
+        "token or image patch, and its contribution). --out writes a PNG: similarity maps over the page for images "
+        "and PDF pages, a bar chart of the token contributions for texts.",
+    )
+    explain.add_argument("query", metavar="QUERY")
+    _store_flags(explain)
+    explain.add_argument("--id", required=True, dest="doc_id", metavar="DOC_ID", help="document id (see search --json)")
+    explain.add_argument("--out", type=Path, help="write the picture to this PNG file")
+    explain.add_argument(
+        "--dpi", type=float, default=DEFAULT_DPI, help="PDF page rendering resolution (default: %(default)s)"
+    )
+    explain.add_argument("--json", action="store_true", help="print the breakdown as JSON")
+    _embedder_flags(explain, default_help="default: the one that built the store")
+
     evaluate = commands.add_parser(
         "eval",
         help="evaluate retrieval on a BEIR-layout dataset",
@@ -96,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--exact", action="store_true", help="exact MaxSim instead of the two-stage search")
     evaluate.add_argument("-k", type=int, default=100, help="results per query (default: %(default)s)")
     evaluate.add_argument("--split", default="test", help="qrels split (default: %(default)s)")
-    evaluate.add_argument("--title", action="store_true", help="prepend each document's title to its text")
+    evaluate.add_argument(
+        "--no-title", dest="title", action="store_false", help="index the text field alone (default: title + text)"
+    )
     evaluate.add_argument("--max-queries", type=int, help="evaluate only the first N judged queries")
     evaluate.add_argument("--max-docs", type=int, help="corpus: the judged documents plus others up to N in all")
     evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -158,12 +177,8 @@ def _parse_filter(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _cmd_search(args: argparse.Namespace) -> int:
-    from multivec.cli.output import hits_json, hits_table
-
-    if args.k < 1:
-        raise _UsageError(f"-k must be at least 1, got {args.k}")
-    query_filter = _parse_filter(args.filter)
+def _existing_spec(args: argparse.Namespace) -> manifest.EmbedderSpec:
+    """The embedder of an existing store (flags may override), or a usage error naming the known collections."""
     spec = manifest.load(args.store, args.collection) if args.store.is_dir() else None
     if spec is None:
         known = manifest.collections(args.store) if args.store.is_dir() else []
@@ -172,10 +187,33 @@ def _cmd_search(args: argparse.Namespace) -> int:
             f"no collection {args.collection!r} in store {str(args.store)!r}{where}; build it with "
             f"`multivec index PATH --store {args.store}`"
         )
-    spec = manifest.resolve(args.store, args.collection, embedder=args.embedder, model=args.model, url=args.url)
+    return manifest.resolve(args.store, args.collection, embedder=args.embedder, model=args.model, url=args.url)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from multivec.cli.output import hits_json, hits_table
+
+    if args.k < 1:
+        raise _UsageError(f"-k must be at least 1, got {args.k}")
+    query_filter = _parse_filter(args.filter)
+    spec = _existing_spec(args)
     with _open_store(args, _embedder(spec)) as store:
         hits = store.search(args.query, k=args.k, filter=query_filter, exact=args.exact)
     print(hits_json(hits) if args.json else (hits_table(hits) if hits else "no results"))
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from multivec.cli.explaining import explanation_json, run_explain, token_table
+
+    if args.out is not None and args.out.suffix.lower() != ".png":
+        raise _UsageError(f"--out must name a .png file, got {str(args.out)!r}")
+    spec = _existing_spec(args)
+    with _open_store(args, _embedder(spec)) as store:
+        explanation, record, shown = run_explain(store, args.query, args.doc_id, out=args.out, dpi=args.dpi)
+    print(explanation_json(explanation, record) if args.json else token_table(explanation))
+    if shown is not None:
+        print(f"wrote {shown} to {args.out}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -207,7 +245,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"index": _cmd_index, "search": _cmd_search, "eval": _cmd_eval, "demo": _cmd_demo}
+_COMMANDS = {
+    "index": _cmd_index,
+    "search": _cmd_search,
+    "explain": _cmd_explain,
+    "eval": _cmd_eval,
+    "demo": _cmd_demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

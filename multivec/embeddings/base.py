@@ -36,6 +36,7 @@ Example (a tiny subclass)::
 from __future__ import annotations
 
 import asyncio
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ from tqdm.auto import tqdm
 
 from multivec.errors import ConfigurationError, EmbeddingError, InvalidInputError
 from multivec.images import DEFAULT_MAX_PIXELS, load_image, load_images
+from multivec.patch_grid import PatchGrid
 from multivec.types import Embedding, ImageInput
 
 __all__ = ["MultiVectorBaseEmbedding", "MultiVectorMultiModalEmbedding"]
@@ -89,9 +91,13 @@ class MultiVectorBaseEmbedding(ABC):
     #: ``False`` for single-vector models, whose embeddings have shape ``(dim,)``.
     is_multi_vector: ClassVar[bool] = True
 
-    def __init__(self, *, model_name: str, embed_batch_size: int = 10, max_concurrency: int = 4) -> None:
+    def __init__(
+        self, *, model_name: str | os.PathLike[str], embed_batch_size: int = 10, max_concurrency: int = 4
+    ) -> None:
+        if isinstance(model_name, os.PathLike):
+            model_name = os.fspath(model_name)
         if not isinstance(model_name, str) or not model_name:
-            raise ConfigurationError("model_name must be a non-empty string")
+            raise ConfigurationError("model_name must be a non-empty string or a path")
         if not isinstance(embed_batch_size, int) or embed_batch_size < 1:
             raise ConfigurationError(f"embed_batch_size must be a positive int, got {embed_batch_size!r}")
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
@@ -162,6 +168,16 @@ class MultiVectorBaseEmbedding(ABC):
                 raise EmbeddingError(f"{self!r} returned non-finite values (NaN/inf) for input {i}")
             checked.append(arr)
         return checked
+
+    # -- labels (optional) ---------------------------------------------------------------------------------------
+
+    def query_tokens(self, query: str) -> list[str] | None:
+        """One label per row of ``embed_query(query)`` (the query's tokens), or ``None`` when this embedder can't tell.
+
+        Used by :func:`multivec.explain.explain` to label query tokens; embedders that know their tokenizer override it.
+        """
+        _check_text(query, None)
+        return None
 
     # -- text API ----------------------------------------------------------------------------------------------
 
@@ -253,7 +269,7 @@ class MultiVectorMultiModalEmbedding(MultiVectorBaseEmbedding):
     def __init__(
         self,
         *,
-        model_name: str,
+        model_name: str | os.PathLike[str],
         embed_batch_size: int = 10,
         max_concurrency: int = 4,
         allow_urls: bool = False,
@@ -274,6 +290,15 @@ class MultiVectorMultiModalEmbedding(MultiVectorBaseEmbedding):
 
     def _image_options(self) -> dict[str, Any]:
         return {"allow_urls": self.allow_urls, "min_size": self.min_image_size, "max_pixels": self.max_image_pixels}
+
+    def image_patch_grid(self, image: ImageInput) -> PatchGrid | None:
+        """Where the patches of ``embed_image(image)`` sit (rows x cols, and their rows), or ``None`` if unknown.
+
+        Used by :mod:`multivec.plot` to draw similarity maps over the page; embedders that know their layout
+        override it.
+        """
+        load_image(image, **self._image_options())
+        return None
 
     def load_images(self, images: Sequence[ImageInput]) -> list[Image.Image]:
         """Decode and validate a batch of image inputs the way this embedder will (errors name the position)."""

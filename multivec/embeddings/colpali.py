@@ -31,6 +31,8 @@ Example (needs ``pip install "multivec[local]"`` and the model weights)::
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ from multivec.embeddings._hub import hub_file, load_or_raise, read_json
 from multivec.embeddings.base import MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError, EmbeddingError, InvalidInputError, ModelLoadError
 from multivec.images import DEFAULT_MAX_PIXELS
+from multivec.patch_grid import PatchGrid
 from multivec.types import Embedding, ImageInput
 
 __all__ = ["MODEL_FAMILIES", "BiPaliEmbeddings", "ColPaliEmbeddings", "ModelFamily"]
@@ -168,7 +171,7 @@ class _ColEngineEmbeddings(MultiVectorMultiModalEmbedding):
 
     def __init__(
         self,
-        model_name: str,
+        model_name: str | os.PathLike[str],
         *,
         model_class: str | type | None = None,
         processor_class: str | type | None = None,
@@ -194,14 +197,16 @@ class _ColEngineEmbeddings(MultiVectorMultiModalEmbedding):
         self.batch_size = batch_size
         self.device = _compat.resolve_device(device)
         self.torch_dtype = _compat.resolve_dtype(torch_dtype, self.device)
-        resolved = _resolve(model_name, model_class, processor_class, self.is_multi_vector)
+        resolved = _resolve(self.model_name, model_class, processor_class, self.is_multi_vector)
         self.family = resolved.family
         self.min_image_size = resolved.family.min_image_size
         kwargs = _compat.from_pretrained_kwargs(self.torch_dtype)
-        model = load_or_raise(lambda: resolved.model_class.from_pretrained(model_name, **kwargs), model_name, "model")
+        model = load_or_raise(
+            lambda: resolved.model_class.from_pretrained(self.model_name, **kwargs), self.model_name, "model"
+        )
         self._model = model.to(self.device).eval()
         self._processor = load_or_raise(
-            lambda: resolved.processor_class.from_pretrained(model_name), model_name, "processor"
+            lambda: resolved.processor_class.from_pretrained(self.model_name), self.model_name, "processor"
         )
         self._lock = threading.Lock()
         self._dim: int | None = None
@@ -301,12 +306,59 @@ class ColPaliEmbeddings(_ColEngineEmbeddings):
     [128, 128]
     """
 
-    def __init__(self, model_name: str = "vidore/colpali-v1.3", **options: Any) -> None:
+    def __init__(self, model_name: str | os.PathLike[str] = "vidore/colpali-v1.3", **options: Any) -> None:
         super().__init__(model_name, **options)
 
     def _to_numpy(self, output: Any, mask: Any) -> list[Embedding]:
         keep = mask.to("cpu").bool()
         return [self._finish(output[i][keep[i].to(output.device)]) for i in range(output.shape[0])]
+
+    # -- layout (for explanations) -------------------------------------------------------------------------------
+
+    def query_tokens(self, query: str) -> list[str] | None:
+        """The tokenizer's token strings, one per row of ``embed_query(query)`` (prefix and augmentation included)."""
+        super().query_tokens(query)
+        batch = self._processor.process_queries([query])
+        ids = batch["input_ids"][0][batch["attention_mask"][0].bool()]
+        return [str(t) for t in self._processor.tokenizer.convert_ids_to_tokens(ids.tolist())]
+
+    def _image_token_id(self) -> int:
+        token_id = getattr(self._processor, "image_token_id", None)
+        if token_id is None:
+            token = getattr(self._processor, "image_token", None) or "<image>"
+            token_id = self._processor.tokenizer.convert_tokens_to_ids(token)
+        return int(token_id)
+
+    def image_patch_grid(self, image: ImageInput) -> PatchGrid:
+        """The patch grid of ``embed_image(image)``: which rows are image patches, and how they tile the page.
+
+        ColPali (PaliGemma): a fixed square grid (32x32 for 448px models), image tokens first. ColQwen2/2.5: a
+        dynamic grid from the processor's ``image_grid_thw`` divided by the merge size, at the image-pad tokens.
+        Raises :class:`~multivec.errors.EmbeddingError` for layouts it cannot tell (tiled images, Idefics3).
+
+        >>> emb = ColPaliEmbeddings("vidore/colqwen2-v1.0", device="cpu")  # doctest: +SKIP
+        >>> grid = emb.image_patch_grid("page.png")  # doctest: +SKIP
+        >>> (grid.rows, grid.cols)  # doctest: +SKIP
+        (40, 31)
+        """
+        decoded = self.load_images([image])[0]
+        batch = self._processor.process_images([decoded])
+        keep = batch["attention_mask"][0].bool()
+        ids = batch["input_ids"][0][keep]
+        positions = [int(i) for i in (ids == self._image_token_id()).nonzero().flatten().tolist()]
+        n = len(positions)
+        if "image_grid_thw" in batch:
+            frames, height, width = (int(x) for x in batch["image_grid_thw"][0].tolist())
+            merge = int(getattr(self._processor.image_processor, "merge_size", 1))
+            rows, cols = frames * height // merge, width // merge
+        else:
+            rows = cols = math.isqrt(n)
+        if n == 0 or rows * cols != n:
+            raise EmbeddingError(
+                f"{self!r}: cannot tell the patch layout of this model's images ({n} image tokens, guessed "
+                f"{rows}x{cols}); similarity maps need a ColPali or ColQwen2-style model"
+            )
+        return PatchGrid(rows, cols, tuple(positions))
 
 
 class BiPaliEmbeddings(_ColEngineEmbeddings):
@@ -323,7 +375,7 @@ class BiPaliEmbeddings(_ColEngineEmbeddings):
     is_multi_vector: ClassVar[bool] = False
     _feature: ClassVar[str] = "BiPaliEmbeddings"
 
-    def __init__(self, model_name: str = "vidore/bipali", **options: Any) -> None:
+    def __init__(self, model_name: str | os.PathLike[str] = "vidore/bipali", **options: Any) -> None:
         super().__init__(model_name, **options)
 
     def _to_numpy(self, output: Any, mask: Any) -> list[Embedding]:

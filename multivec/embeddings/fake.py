@@ -25,7 +25,9 @@ from PIL import Image
 
 from multivec.embeddings.base import MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError
-from multivec.types import Embedding
+from multivec.images import load_image
+from multivec.patch_grid import PatchGrid
+from multivec.types import Embedding, ImageInput
 
 __all__ = ["DeterministicFakeMultiVectorEmbedding"]
 
@@ -61,12 +63,26 @@ class DeterministicFakeMultiVectorEmbedding(MultiVectorMultiModalEmbedding):
         vec = np.random.default_rng(seed).standard_normal(self._dim).astype(np.float32)
         return vec / np.linalg.norm(vec)
 
+    @staticmethod
+    def _tokens(text: str) -> list[str]:
+        return _TOKEN.findall(text.lower()) or [text.strip()]
+
     def _embed_texts(self, texts: list[str], *, is_query: bool) -> list[Embedding]:
-        out = []
-        for text in texts:
-            tokens = _TOKEN.findall(text.lower()) or [text.strip()]
-            out.append(np.stack([self._vector("t:" + token) for token in tokens]))
-        return out
+        return [np.stack([self._vector("t:" + token) for token in self._tokens(text)]) for text in texts]
+
+    def query_tokens(self, query: str) -> list[str] | None:
+        """The lower-cased word tokens, one per row of ``embed_query(query)``.
+
+        >>> DeterministicFakeMultiVectorEmbedding(dim=4).query_tokens("Red apples")
+        ['red', 'apples']
+        """
+        super().query_tokens(query)
+        return self._tokens(query)
+
+    def image_patch_grid(self, image: ImageInput) -> PatchGrid:
+        """``grid`` x ``grid`` patches, row-major, every row of the image's multi-vector."""
+        load_image(image, **self._image_options())
+        return PatchGrid(self.grid, self.grid, tuple(range(self.grid * self.grid)))
 
     def _embed_images(self, images: list[Image.Image]) -> list[Embedding]:
         out = []

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from qdrant_client import models
 
-from multivec.errors import ConfigurationError, DimensionMismatchError
+from multivec.errors import ConfigurationError, DimensionMismatchError, StoreError
 
 __all__ = [
     "DENSE",
@@ -40,6 +40,7 @@ __all__ = [
     "PointData",
     "Query",
     "Retrieve",
+    "RetrieveVectors",
     "ScoredPayload",
     "Scroll",
     "Upsert",
@@ -151,6 +152,18 @@ class Retrieve:
 
 
 @dataclass(frozen=True)
+class RetrieveVectors:
+    """Payloads and stored ``using`` vectors (``DENSE`` or ``MULTIVECTOR``) of the points with these ids.
+
+    Returns ``list[tuple[dict, np.ndarray]]`` (float32; ``(n_tokens, dim)`` for ``MULTIVECTOR``, ``(dim,)`` for
+    ``DENSE``); missing ids are skipped.
+    """
+
+    point_ids: list[str]
+    using: str
+
+
+@dataclass(frozen=True)
 class Scroll:
     """Payloads of points matching ``filter``, at most ``limit`` (returns ``list[dict]``)."""
 
@@ -178,7 +191,7 @@ class Count:
     filter: models.Filter | None = None
 
 
-Op = Upsert | Finish | Query | Retrieve | Scroll | Delete | Clear | Count
+Op = Upsert | Finish | Query | Retrieve | RetrieveVectors | Scroll | Delete | Clear | Count
 
 
 class Backend(ABC):
@@ -204,6 +217,13 @@ class Backend(ABC):
 
     def optimize(self) -> None:  # noqa: B027 - optional hook
         """Merge segments and build indexes now (a no-op where the engine does it on its own)."""
+
+
+def stored_vectors(payload: Any, vectors: Any, using: str) -> tuple[dict[str, Any], np.ndarray]:
+    """``(payload, vector)`` of one retrieved point whose ``vectors`` is the engine's ``{name: values}`` mapping."""
+    if not isinstance(vectors, dict) or using not in vectors:
+        raise StoreError(f"the engine returned no {using!r} vector for point {dict(payload or {}).get('id')!r}")
+    return dict(payload or {}), np.asarray(vectors[using], dtype=np.float32)
 
 
 def ids_filter(point_ids: list[str], filter: models.Filter | None) -> models.Filter:

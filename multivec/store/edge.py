@@ -55,11 +55,13 @@ from multivec.store.backend import (
     PointData,
     Query,
     Retrieve,
+    RetrieveVectors,
     ScoredPayload,
     Scroll,
     Upsert,
     ids_filter,
     resolve_metadata,
+    stored_vectors,
 )
 
 __all__ = ["DEFAULT_OPTIMIZE_THRESHOLD", "EDGE_OPTIONS", "EdgeBackend", "to_edge_filter"]
@@ -230,6 +232,9 @@ class EdgeBackend(Backend):
             return [
                 dict(r.payload or {}) for r in shard.retrieve(list(op.point_ids), with_payload=True, with_vector=False)
             ]
+        if isinstance(op, RetrieveVectors):
+            points = shard.retrieve(list(op.point_ids), with_payload=True, with_vector=[op.using])
+            return [stored_vectors(r.payload, r.vector, op.using) for r in points]
         if isinstance(op, Scroll):
             return self._scroll(op)
         if isinstance(op, Count):

@@ -42,11 +42,13 @@ from multivec.store.backend import (
     PointData,
     Query,
     Retrieve,
+    RetrieveVectors,
     ScoredPayload,
     Scroll,
     Upsert,
     ids_filter,
     resolve_metadata,
+    stored_vectors,
 )
 
 __all__ = ["ServerBackend"]
@@ -189,6 +191,9 @@ class ServerBackend(Backend):
         if isinstance(op, Retrieve):
             records = yield "retrieve", {"ids": list(op.point_ids), "with_payload": True}
             return [dict(r.payload or {}) for r in records]
+        if isinstance(op, RetrieveVectors):
+            records = yield "retrieve", {"ids": list(op.point_ids), "with_payload": True, "with_vectors": [op.using]}
+            return [stored_vectors(r.payload, r.vector, op.using) for r in records]
         if isinstance(op, Scroll):
             out: list[dict[str, Any]] = []
             offset = None

@@ -46,6 +46,8 @@ from multivec.errors import ConfigurationError, InvalidInputError, StoreError
 from multivec.scoring import normalize_rows, relevance
 from multivec.store._flow import Flow, run_async, run_sync
 from multivec.store.backend import (
+    DENSE,
+    MULTIVECTOR,
     Backend,
     Clear,
     CollectionSpec,
@@ -55,6 +57,7 @@ from multivec.store.backend import (
     PointData,
     Query,
     Retrieve,
+    RetrieveVectors,
     ScoredPayload,
     Scroll,
     Upsert,
@@ -425,6 +428,34 @@ class MultiVectorStore:
         """Async twin of :meth:`add_images`."""
         return await self._arun(self._add_images_flow(images, metadatas, ids, sources, pages))
 
+    def add_pdfs(
+        self,
+        paths: Sequence[str | Path],
+        dpi: float = 150,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Add every page of every PDF as one document; returns the page ids (``"<sha256 of file>:<page>"``).
+
+        Multimodal embedders index each page rendered at ``dpi`` (pypdfium2) as an image record with ``source`` and
+        ``page``; text-only embedders index each page's text layer. Encrypted or corrupt PDFs raise
+        :class:`~multivec.errors.InvalidInputError` naming the file, before anything is written. See
+        :func:`multivec.pdf.add_pdfs`.
+        """
+        from multivec import pdf
+
+        return pdf.add_pdfs(self, paths, dpi=dpi, metadatas=metadatas, show_progress=self.show_progress)
+
+    async def aadd_pdfs(
+        self,
+        paths: Sequence[str | Path],
+        dpi: float = 150,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Async twin of :meth:`add_pdfs`."""
+        from multivec import pdf
+
+        return await pdf.aadd_pdfs(self, paths, dpi=dpi, metadatas=metadatas, show_progress=self.show_progress)
+
     def add_embeddings(
         self,
         embeddings: Sequence[np.ndarray],
@@ -642,6 +673,34 @@ class MultiVectorStore:
     async def aget(self, ids: Sequence[str | int]) -> list[Record]:
         """Async twin of :meth:`get`."""
         return await self._arun(self._get_flow(ids))
+
+    def _get_vectors_flow(self, ids: Sequence[str | int]) -> Flow[list[np.ndarray]]:
+        wanted = self._check_lookup_ids(ids)
+        if not wanted:
+            return []
+        using = MULTIVECTOR if self.is_multi_vector else DENSE
+        points = yield RetrieveVectors(sorted({point_id(i) for i in wanted}), using)
+        found = {str(payload.get("id")): vector for payload, vector in points}
+        return [found[i] for i in wanted if i in found]
+
+    def get_vectors(self, ids: Sequence[str | int]) -> list[np.ndarray]:
+        """The stored vectors of these ids, in the order given; missing ids are skipped.
+
+        Multi-vector stores return each item's token vectors ``(n_tokens, dim)`` as stored (L2-normalised rows;
+        rounded to float16 precision in a float16 collection), single-vector stores its ``(dim,)`` vector. MaxSim
+        of a query against them is the score :meth:`search` reports (see :func:`multivec.explain.explain`).
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     _ = store.add_texts(["red apples", "cars"], ids=["1", "2"])
+        ...     [v.shape for v in store.get_vectors(["2", "missing", "1"])]
+        [(1, 8), (2, 8)]
+        """
+        return self._run(self._get_vectors_flow(ids))
+
+    async def aget_vectors(self, ids: Sequence[str | int]) -> list[np.ndarray]:
+        """Async twin of :meth:`get_vectors`."""
+        return await self._arun(self._get_vectors_flow(ids))
 
     def _scroll_flow(self, filter: FilterLike, limit: int | None) -> Flow[list[Record]]:
         if limit is not None:

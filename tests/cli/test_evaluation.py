@@ -43,14 +43,20 @@ def toy(tmp_path: Path) -> Path:
 def test_load_beir_reads_the_layout(toy: Path) -> None:
     data = load_beir(toy)
     assert data.name == "toy"
-    assert data.corpus == {
+    assert data.corpus == {  # title + text, as BEIR builds it; d3 has a title only
+        "d1": "Apples red apples and green pears",
+        "d2": "Cars blue sports cars race",
+        "d3": "Empty",
+        "d4": "Boats sail boats on the lake",
+    }
+    assert data.qrels == {"q1": {"d1": 2}, "q2": {"d2": 1, "d4": 0}}
+    assert list(data.judged_queries()) == ["q1", "q2"]  # q3 has no judgement
+    text_only = load_beir(toy, title=False).corpus
+    assert text_only == {
         "d1": "red apples and green pears",
         "d2": "blue sports cars race",
         "d4": "sail boats on the lake",
     }
-    assert data.qrels == {"q1": {"d1": 2}, "q2": {"d2": 1, "d4": 0}}
-    assert list(data.judged_queries()) == ["q1", "q2"]  # q3 has no judgement
-    assert load_beir(toy, title=True).corpus["d1"] == "Apples red apples and green pears"
 
 
 def test_load_beir_rejects_broken_folders(toy: Path, tmp_path: Path) -> None:
@@ -90,7 +96,7 @@ def test_score_runs_uses_ranx_metrics() -> None:
 
 
 def test_evaluate_on_a_real_store_with_the_fake_embedder(toy: Path) -> None:
-    result = evaluate(DeterministicFakeMultiVectorEmbedding(dim=32), load_beir(toy), exact=True, k=10)
+    result = evaluate(DeterministicFakeMultiVectorEmbedding(dim=32), load_beir(toy, title=False), exact=True, k=10)
     assert result.metrics == {"ndcg@10": 1.0, "recall@100": 1.0, "mrr@10": 1.0}
     assert (result.n_docs, result.n_queries, result.mode, result.k) == (3, 2, "exact", 10)
     assert len(result.query_latencies) == 2 and result.index_seconds > 0
@@ -102,6 +108,6 @@ def test_evaluate_on_a_real_store_with_the_fake_embedder(toy: Path) -> None:
 
 def test_cranfield_loads_as_documented() -> None:
     data = load_beir(cranfield_dir())
-    assert len(data.corpus) == 1398  # 1,400 abstracts, two of them empty
+    assert len(data.corpus) == 1398  # 1,400 abstracts, two of them without title or text
     assert len(data.judged_queries()) == 225
     assert sum(len(grades) for grades in data.qrels.values()) == 1612

@@ -1,0 +1,241 @@
+"""explain(): the MaxSim breakdown, stored-record explanations on both store backends, and the PNG plots."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import multivec
+from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+from multivec.errors import DimensionMismatchError, InvalidInputError, MissingDependencyError
+from multivec.explain import Explanation, aexplain_record, explain, explain_record
+from multivec.patch_grid import PatchGrid
+from multivec.scoring import maxsim, normalize_rows
+from multivec.store import MultiVectorStore
+from tests.store.conftest import FakeSingleVectorEmbedding
+
+BACKENDS = ["edge", "memory"]
+
+
+def unit(rows: int, dim: int, seed: int) -> np.ndarray:
+    return normalize_rows(np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32))
+
+
+def checkerboard(size: int = 64) -> Image.Image:
+    cells = (np.indices((size, size)).sum(axis=0) // 16 % 2 * 255).astype(np.uint8)
+    return Image.fromarray(np.stack([cells, 255 - cells, cells], axis=-1))
+
+
+@pytest.fixture
+def fake() -> DeterministicFakeMultiVectorEmbedding:
+    return DeterministicFakeMultiVectorEmbedding(dim=32, grid=4)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path, fake: DeterministicFakeMultiVectorEmbedding):
+    options = {"path": tmp_path / "db"} if request.param == "edge" else {"location": ":memory:"}
+    with MultiVectorStore(fake, **options) as opened:
+        yield opened
+
+
+# -- the breakdown -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_contributions_sum_to_maxsim_and_indices_are_argmax(seed: int) -> None:
+    q, d = unit(5, 16, seed), unit(9, 16, seed + 100)
+    ex = explain(q, d)
+    sims = q @ d.T
+    assert isinstance(ex, Explanation)
+    assert ex.similarities.shape == (5, 9)
+    np.testing.assert_allclose(ex.similarities, sims, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ex.best_indices, sims.argmax(axis=1))
+    np.testing.assert_allclose(ex.best_similarities, sims.max(axis=1), rtol=1e-5, atol=1e-6)
+    assert ex.score == pytest.approx(maxsim(q, d), abs=1e-5)
+    assert float(ex.contributions.sum()) == pytest.approx(ex.score, abs=1e-5)
+    assert [m.document_index for m in ex.matches()] == ex.best_indices.tolist()
+    assert ex.query_tokens is None and ex.labels() == [f"#{i}" for i in range(5)]
+
+
+def test_unnormalised_vectors_are_normalised_like_the_store() -> None:
+    q, d = unit(3, 8, 0), unit(4, 8, 1)
+    ex = explain(q * 7.0, d * np.arange(1, 5, dtype=np.float32)[:, None])
+    assert ex.score == pytest.approx(maxsim(q, d), abs=1e-5)
+
+
+def test_text_query_and_text_document_carry_token_labels(fake: DeterministicFakeMultiVectorEmbedding) -> None:
+    ex = explain("Red apples, green pears", "pears and red apples", embedding=fake)
+    assert ex.query_tokens == ("red", "apples", "green", "pears")
+    doc = fake.embed_text("pears and red apples")
+    assert ex.best_indices.tolist()[:2] == [2, 3] and ex.best_indices[3] == 0
+    assert ex.score == pytest.approx(maxsim(fake.embed_query("Red apples, green pears"), doc), abs=1e-5)
+    assert ex.relevance == pytest.approx((ex.score / 4 + 1) / 2)
+    assert multivec.explain is explain
+
+
+def test_image_document_and_heatmaps_follow_the_grid(fake: DeterministicFakeMultiVectorEmbedding) -> None:
+    page = checkerboard()
+    ex = explain("red apples", page, embedding=fake)
+    grid = fake.image_patch_grid(page)
+    assert grid == PatchGrid(4, 4, tuple(range(16)))
+    maps = ex.heatmaps(grid)
+    assert maps.shape == (2, 4, 4)
+    np.testing.assert_allclose(maps.reshape(2, 16), ex.similarities)
+    np.testing.assert_allclose(ex.combined_heatmap(grid), maps.mean(axis=0))
+    for image in (page, _png(page)):
+        assert explain("red apples", image, embedding=fake).score == pytest.approx(ex.score, abs=1e-6)
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# -- stored records ------------------------------------------------------------------------------------------------
+
+
+def test_get_vectors_returns_the_stored_multivectors(store: MultiVectorStore) -> None:
+    vectors = [unit(3, 32, 0) * 2.0, unit(5, 32, 1)]
+    store.add_embeddings(vectors, ids=["a", "b"])
+    got = store.get_vectors(["b", "missing", "a", 7])
+    assert [v.shape for v in got] == [(5, 32), (3, 32)]
+    assert all(v.dtype == np.float32 for v in got)
+    np.testing.assert_allclose(got[0], vectors[1], atol=1e-6)
+    np.testing.assert_allclose(got[1], normalize_rows(vectors[0]), atol=1e-6)
+    assert store.get_vectors([]) == []
+    with pytest.raises(InvalidInputError):
+        store.get_vectors("a")
+
+
+def test_contributions_sum_to_the_stores_exact_maxsim_score(store: MultiVectorStore) -> None:
+    texts = ["red apples and green pears", "blue cars on a red road", "pears are sweet"]
+    ids = store.add_texts(texts, ids=["1", "2", "3"])
+    query = "red pears"
+    hits = {h.id: h for h in store.search(query, k=3, exact=True)}
+    for item_id in ids:
+        ex = explain_record(store, query, item_id)
+        assert ex.query_tokens == ("red", "pears")
+        assert float(ex.contributions.sum()) == pytest.approx(hits[item_id].score, abs=1e-4)
+        assert ex.relevance == pytest.approx(hits[item_id].relevance, abs=1e-4)
+
+
+async def test_async_record_explanation_matches_sync(store: MultiVectorStore) -> None:
+    await store.aadd_texts(["red apples", "blue cars"], ids=["a", "b"])
+    [vectors] = await store.aget_vectors(["b"])
+    assert vectors.shape == (2, 32)
+    sync, async_ = explain_record(store, "red cars", "b"), await aexplain_record(store, "red cars", "b")
+    np.testing.assert_allclose(sync.similarities, async_.similarities)
+    hits = {h.id: h.score for h in await store.asearch("red cars", k=2, exact=True)}
+    assert async_.score == pytest.approx(hits["b"], abs=1e-4)
+
+
+def test_image_record_explanation_matches_store_score(store: MultiVectorStore, fake) -> None:
+    page = checkerboard()
+    store.add_images([page], ids=["page"])
+    ex = explain_record(store, "red apples", "page")
+    assert ex.heatmaps(fake.image_patch_grid(page)).shape == (2, 4, 4)
+    assert ex.score == pytest.approx(store.search("red apples", k=1, exact=True)[0].score, abs=1e-4)
+
+
+def test_record_errors(store: MultiVectorStore, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="no record with id 'nope'"):
+        explain_record(store, "red", "nope")
+    with pytest.raises(InvalidInputError, match="MultiVectorStore"):
+        explain_record("not a store", "red", "a")  # type: ignore[arg-type]
+    with MultiVectorStore(FakeSingleVectorEmbedding(dim=16), path=tmp_path / "single") as single:
+        single.add_texts(["red"], ids=["a"])
+        assert single.get_vectors(["a"])[0].shape == (16,)
+        with pytest.raises(InvalidInputError, match="single-vector"):
+            explain_record(single, "red", "a")
+
+
+# -- bad inputs ----------------------------------------------------------------------------------------------------
+
+
+def test_bad_inputs_raise_typed_errors(fake: DeterministicFakeMultiVectorEmbedding) -> None:
+    q = unit(2, 32, 0)
+    with pytest.raises(InvalidInputError, match="needs embedding="):
+        explain("red apples", q)
+    with pytest.raises(InvalidInputError, match="needs embedding="):
+        explain(q, "a text document")
+    with pytest.raises(InvalidInputError, match="query is int"):
+        explain(3, q, embedding=fake)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="document is list"):
+        explain(q, [1, 2], embedding=fake)  # type: ignore[arg-type]
+    with pytest.raises(DimensionMismatchError):
+        explain(q, unit(3, 16, 1))
+    with pytest.raises(InvalidInputError, match="shape"):
+        explain(np.zeros((0, 32), np.float32), q)
+    with pytest.raises(InvalidInputError, match="finite"):
+        explain(np.full((1, 32), np.nan, np.float32), q)
+    with pytest.raises(InvalidInputError, match="multivec embedder"):
+        explain("red", q, embedding="fake")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="single-vector"):
+        explain("red", q, embedding=FakeSingleVectorEmbedding(dim=32))
+    with pytest.raises(InvalidInputError, match="text only"):
+        explain("red", checkerboard(), embedding=_TextOnly())
+    ex = explain(q, unit(4, 32, 1))
+    with pytest.raises(InvalidInputError, match="rows up to 8"):
+        ex.heatmaps(PatchGrid(3, 3, tuple(range(9))))
+    with pytest.raises(InvalidInputError, match="PatchGrid"):
+        ex.heatmaps((2, 2))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="4 row indices"):
+        PatchGrid(2, 2, (0, 1, 2))
+
+
+class _TextOnly(FakeSingleVectorEmbedding):
+    is_multi_vector = True
+
+    def _embed_texts(self, texts: list[str], *, is_query: bool):
+        return self._tokens._embed_texts(texts, is_query=is_query)
+
+
+# -- plots ---------------------------------------------------------------------------------------------------------
+
+
+def _assert_png(path: Path) -> None:
+    assert path.is_file() and path.stat().st_size > 1000
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width > 100 and image.height > 100
+
+
+def test_heatmap_png(fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path) -> None:
+    from multivec.plot import plot_heatmaps
+
+    page = checkerboard(96)
+    ex = explain("red apples green", page, embedding=fake)
+    out = tmp_path / "maps" / "map.png"
+    fig = plot_heatmaps(ex, page, fake.image_patch_grid(page), out)
+    _assert_png(out)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0].startswith("all tokens") and [t.split(" ")[0] for t in titles[1:]] == ["red", "apples", "green"]
+    with pytest.raises(InvalidInputError, match="alpha"):
+        plot_heatmaps(ex, page, fake.image_patch_grid(page), alpha=2)
+
+
+def test_token_table_png(fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path) -> None:
+    from multivec.plot import plot_token_table
+
+    ex = explain("red apples and pears", "apples, pears", embedding=fake)
+    out = tmp_path / "table.png"
+    fig = plot_token_table(ex, out)
+    _assert_png(out)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["red", "apples", "and", "pears"]
+    np.testing.assert_allclose([p.get_width() for p in ax.patches], ex.contributions, rtol=1e-6)
+    with pytest.raises(InvalidInputError, match="Explanation"):
+        plot_token_table("not an explanation")  # type: ignore[arg-type]
+
+
+def test_missing_matplotlib_names_the_extra(fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    from multivec.plot import plot_token_table
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(MissingDependencyError, match=r"multivec\[plot\]"):
+        plot_token_table(explain("red", "red", embedding=fake))
