@@ -229,6 +229,7 @@ class InfinityEmbeddings(MultiVectorMultiModalEmbedding):
         self.max_texts_per_request = max_texts_per_request
         self._hidden_dim: int | None = hidden_dim
         self._model_info: ModelInfo | None = None
+        self._capabilities: ModelInfo | None = None
         self._headers = {"Accept": "application/json", **dict(headers or {})}
         api_key = api_key if api_key is not None else os.environ.get("INFINITY_API_KEY")
         if api_key:
@@ -255,6 +256,18 @@ class InfinityEmbeddings(MultiVectorMultiModalEmbedding):
             self._drive(self._ready_flow("text"))
         assert self._hidden_dim is not None
         return self._hidden_dim
+
+    @property
+    def supports_images(self) -> bool:
+        """Whether the served model embeds images (its ``image_embed`` capability).
+
+        Asks ``GET /models`` the first time it is read and remembers the answer. Callers such as
+        :meth:`multivec.store.MultiVectorStore.add_pdfs` use it to index a text-only model's PDF pages by their
+        text layer instead of as images.
+        """
+        if self._capabilities is None:
+            self._capabilities = proto.require_served(self.models(), self.model_name, images=False, url=self.url)
+        return self._capabilities.supports_images
 
     def _embed_texts(self, texts: list[str], *, is_query: bool) -> list[Embedding]:
         # Infinity has no query/document distinction on the wire; see the module docstring.

@@ -192,6 +192,22 @@ def test_text_only_model_and_images(make_infinity: Callable[..., InfinityEmbeddi
     assert info.value.status_code == 400
 
 
+def test_supports_images_follows_the_served_capabilities(
+    make_infinity: Callable[..., InfinityEmbeddings], tmp_path: Path
+) -> None:
+    from multivec.pdf import write_text_pdf
+    from multivec.store import MultiVectorStore
+
+    assert make_infinity("tiny-colpali").supports_images
+    colbert = make_infinity("minilm-colbert", hidden_dim=384)
+    assert not colbert.supports_images
+    pdf = write_text_pdf(tmp_path / "notes.pdf", ["Swept wings stall at the tips first.", "Laminar flow."])
+    with MultiVectorStore(colbert) as store:  # a text-only served model indexes PDF pages by their text layer
+        records = store.get(store.add_pdfs([pdf]))
+    assert [(r.modality, r.page) for r in records] == [("text", 1), ("text", 2)]
+    assert "Swept wings" in (records[0].content or "")
+
+
 # -- errors from the real server ------------------------------------------------------------------------------------
 
 
