@@ -52,6 +52,7 @@ __all__ = [
     "page_id",
     "pdf_documents",
     "read_pdf",
+    "render_page",
     "uses_images",
     "write_text_pdf",
 ]
@@ -159,12 +160,36 @@ def iter_pages(
     return _pages(document, str(path), scale, render, text)
 
 
+def render_page(path: str | Path, page: int, *, dpi: float = DEFAULT_DPI) -> Image.Image:
+    """Page ``page`` (1-based) of one PDF rendered at ``dpi`` as an RGB image; a missing page is an
+    :class:`~multivec.errors.InvalidInputError` naming the file."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise InvalidInputError(f"page must be a positive int (1-based), got {page!r}")
+    scale = _check_dpi(dpi) / _POINTS_PER_INCH
+    document = _open(path)
+    try:
+        if page > len(document):
+            raise InvalidInputError(f"{str(path)!r} has {len(document)} pages; page {page} does not exist")
+        pdf_page = document[page - 1]
+        try:
+            return _render(pdf_page, scale)
+        finally:
+            pdf_page.close()
+    finally:
+        document.close()
+
+
+def _render(page: Any, scale: float) -> Image.Image:
+    image: Image.Image = page.render(scale=scale).to_pil().convert("RGB")
+    return image
+
+
 def _pages(document: Any, source: str, scale: float, render: bool, text: bool) -> Iterator[PdfPage]:
     try:
         for number in range(len(document)):
             page = document[number]
             try:
-                image = page.render(scale=scale).to_pil().convert("RGB") if render else None
+                image = _render(page, scale) if render else None
                 yield PdfPage(source=source, page=number + 1, text=_page_text(page) if text else "", image=image)
             finally:
                 page.close()

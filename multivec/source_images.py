@@ -18,15 +18,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
-
 from multivec.errors import InvalidInputError
-from multivec.pdf import DEFAULT_DPI, _check_dpi, _open
+from multivec.pdf import DEFAULT_DPI, render_page
 from multivec.types import ImageInput
 
 __all__ = ["is_pdf", "source_image"]
-
-_POINTS_PER_INCH = 72.0
 
 
 def is_pdf(source: str | Path) -> bool:
@@ -41,18 +37,4 @@ def source_image(source: str | Path, page: int | None = None, *, dpi: float = DE
         return str(source)
     if page is None:
         raise InvalidInputError(f"{str(source)!r} is a PDF but no page number was given; pass page (1-based)")
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        raise InvalidInputError(f"page must be a positive int (1-based), got {page!r}")
-    scale = _check_dpi(dpi) / _POINTS_PER_INCH
-    document = _open(source)
-    try:
-        if page > len(document):
-            raise InvalidInputError(f"{str(source)!r} has {len(document)} pages; page {page} does not exist")
-        pdf_page = document[page - 1]
-        try:
-            image: Image.Image = pdf_page.render(scale=scale).to_pil().convert("RGB")
-        finally:
-            pdf_page.close()
-    finally:
-        document.close()
-    return image
+    return render_page(source, page, dpi=dpi)
