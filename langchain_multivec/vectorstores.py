@@ -55,6 +55,7 @@ from typing_extensions import Self
 from langchain_multivec.embeddings import MultiVectorEmbeddings, as_core_embedder
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import InvalidInputError
+from multivec.explain import Explanation, aexplain_record, explain_record
 from multivec.pdf import DEFAULT_DPI, aadd_pdfs, add_pdfs
 from multivec.store import Hit, MultiVectorStore, Record
 from multivec.store.store import DEFAULT_MULTIVECTOR_DATATYPE, DEFAULT_PREFETCH_LIMIT
@@ -89,6 +90,16 @@ def record_to_document(record: Record) -> Document:
         metadata.setdefault("page", record.page)
     content = record.content if record.content is not None else (record.source or "")
     return Document(id=record.id, page_content=content, metadata=metadata)
+
+
+def _document_id(document: Document | str) -> str:
+    if isinstance(document, str):
+        return document
+    if isinstance(document, Document) and document.id:
+        return document.id
+    if isinstance(document, Document):
+        raise InvalidInputError("the document has no id; explain documents this store returned (search, get_by_ids)")
+    raise InvalidInputError(f"document is {type(document).__name__}; pass a Document from this store or its id")
 
 
 def _fill_ids(ids: Sequence[str | None] | None, n: int) -> list[str] | None:
@@ -308,6 +319,32 @@ class QdrantMultiVectorStore(VectorStore):
     async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """Async twin of :meth:`get_by_ids`."""
         return [record_to_document(r) for r in await self.store.aget(list(ids))]
+
+    # -- explaining -----------------------------------------------------------------------------------------------
+
+    def explain(self, query: str | np.ndarray, document: Document | str, *, dpi: float = DEFAULT_DPI) -> Explanation:
+        """Why ``document`` matched ``query``: the MaxSim score broken down by query token.
+
+        ``document`` is a ``Document`` this store returned (search, ``get_by_ids``; its ``id`` names the record) or
+        that id. The :class:`~multivec.explain.Explanation` gives ``.table()`` (each query token, the document token
+        it matched, its share of the score) and ``.plot()``: similarity maps over the page for image documents whose
+        model knows its patch layout (pages are re-rendered from ``metadata["source"]``/``["page"]`` at ``dpi``),
+        token contributions otherwise. Its ``score`` is this document's ``similarity_search_with_score`` score.
+
+        >>> from langchain_multivec import MultiVectorEmbeddings, QdrantMultiVectorStore
+        >>> store = QdrantMultiVectorStore.from_texts(["red apples", "blue cars"], MultiVectorEmbeddings.fake(dim=32))
+        >>> top = store.similarity_search("apples", k=1)[0]
+        >>> [(m.label, m.document_label) for m in store.explain("apples", top).matches()]
+        [('apples', 'apples')]
+        >>> store.close()
+        """
+        return explain_record(self.store, query, _document_id(document), dpi=dpi)
+
+    async def aexplain(
+        self, query: str | np.ndarray, document: Document | str, *, dpi: float = DEFAULT_DPI
+    ) -> Explanation:
+        """Async twin of :meth:`explain`."""
+        return await aexplain_record(self.store, query, _document_id(document), dpi=dpi)
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
         """Delete by ids and/or ``filter=``; with neither, delete everything (LangChain's convention).

@@ -43,6 +43,8 @@ from llama_index_multivec.embeddings import MultiVectorEmbedding
 from llama_index_multivec.filters import to_store_filter
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import InvalidInputError
+from multivec.explain import Explanation, aexplain_record, explain_record
+from multivec.pdf import DEFAULT_DPI
 from multivec.record_filters import restrict
 from multivec.store import Hit, MultiVectorStore, Record
 from multivec.types import Embedding
@@ -57,6 +59,16 @@ DEFAULT_MMR_LAMBDA = 0.5
 
 def _core_embedder(embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding) -> MultiVectorBaseEmbedding:
     return embedding.embedder if isinstance(embedding, MultiVectorEmbedding) else embedding
+
+
+def _node_id(node: BaseNode | NodeWithScore | str) -> str:
+    if isinstance(node, str):
+        return node
+    if isinstance(node, NodeWithScore):
+        return node.node.node_id
+    if isinstance(node, BaseNode):
+        return node.node_id
+    raise InvalidInputError(f"node is {type(node).__name__}; pass a node from this store (or NodeWithScore) or its id")
 
 
 @dataclass(frozen=True)
@@ -349,6 +361,34 @@ class QdrantMultiVectorStore(BasePydanticVectorStore):
         else:
             records = await self._store.ascroll(filter=selection["filter"])
         return [record_to_node(r) for r in records]
+
+    # -- explain ------------------------------------------------------------------------------------------------
+
+    def explain(
+        self, query: str | np.ndarray, node: BaseNode | NodeWithScore | str, *, dpi: float = DEFAULT_DPI
+    ) -> Explanation:
+        """Why ``node`` matched ``query``: the MaxSim score broken down by query token.
+
+        ``node`` is a node (or ``NodeWithScore``) this store returned, or its ``node_id``. The
+        :class:`~multivec.explain.Explanation` gives ``.table()`` (each query token, the document token it matched,
+        its share of the score) and ``.plot()``: similarity maps over the page for image nodes whose model knows its
+        patch layout (pages re-rendered from the stored source at ``dpi``), token contributions otherwise.
+
+        >>> from llama_index.core.schema import TextNode
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> store = QdrantMultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=32), text_metadata_mode="none")
+        >>> _ = store.add([TextNode(text="red apples", id_="a")])
+        >>> [(m.label, m.document_label) for m in store.explain("apples", "a").matches()]
+        [('apples', 'apples')]
+        >>> store.close()
+        """
+        return explain_record(self._store, query, _node_id(node), dpi=dpi)
+
+    async def aexplain(
+        self, query: str | np.ndarray, node: BaseNode | NodeWithScore | str, *, dpi: float = DEFAULT_DPI
+    ) -> Explanation:
+        """Async twin of :meth:`explain`."""
+        return await aexplain_record(self._store, query, _node_id(node), dpi=dpi)
 
     # -- query --------------------------------------------------------------------------------------------------
 

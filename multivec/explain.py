@@ -13,14 +13,25 @@ Rows are L2-normalised first, as the store does, so ``score`` equals the store's
 >>> ex = explain("red apples", "apples are red", embedding=fake)
 >>> ex.query_tokens, ex.best_indices.tolist(), round(ex.score, 4)
 (('red', 'apples'), [2, 0], 2.0)
->>> [(m.label, m.document_index, round(m.contribution, 2)) for m in ex.matches()]
-[('red', 2, 1.0), ('apples', 0, 1.0)]
+>>> [(m.label, m.document_label, round(m.contribution, 2)) for m in ex.matches()]
+[('red', 'red', 1.0), ('apples', 'apples', 1.0)]
+>>> print(ex.table())
+ #  token            match                  contribution
+ 1  red              red (#2)                      1.000
+ 2  apples           apples (#0)                   1.000
+MaxSim 2.000 = sum of 2 contributions (relevance 1.00)
+
+For a stored record, :func:`explain_record` also attaches the record and, for image records (images, PDF pages)
+whose embedder knows its patch layout, the page image and its patch grid, so :meth:`Explanation.plot` draws
+similarity maps over the page; for text it draws the token contributions. The framework adapters expose the same
+through ``QdrantMultiVectorStore.explain(query, document_or_node)``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,13 +41,14 @@ import numpy.typing as npt
 from PIL import Image
 
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
-from multivec.errors import DimensionMismatchError, InvalidInputError
+from multivec.errors import DimensionMismatchError, InvalidInputError, MultivecError
 from multivec.patch_grid import PatchGrid
+from multivec.pdf import DEFAULT_DPI
 from multivec.scoring import normalize_rows, relevance
 from multivec.types import ImageInput
 
 if TYPE_CHECKING:
-    from multivec.store import MultiVectorStore
+    from multivec.store import MultiVectorStore, Record
 
 __all__ = ["Explanation", "TokenMatch", "aexplain_record", "explain", "explain_record"]
 
@@ -46,12 +58,17 @@ DocumentInput = str | ImageInput | np.ndarray
 
 @dataclass(frozen=True)
 class TokenMatch:
-    """One query token's share of the score: its best document row and that similarity (= its contribution)."""
+    """One query token's share of the score: its best document row and that similarity (= its contribution).
+
+    ``label`` is the query token, ``document_label`` the document token it matched (``None`` when unknown, e.g.
+    for image patches).
+    """
 
     query_index: int
     label: str | None
     document_index: int
     similarity: float
+    document_label: str | None = None
 
     @property
     def contribution(self) -> float:
@@ -65,8 +82,12 @@ class Explanation:
 
     ``similarities``: ``(n_query_tokens, n_document_rows)`` cosines; ``best_indices[i]``: the document row query
     token ``i`` matched best; ``best_similarities[i]``: that cosine, which is token ``i``'s contribution;
-    ``score``: their sum (the MaxSim score); ``query_tokens``: one label per query token when the embedder could
-    tell them, else ``None``.
+    ``score``: their sum (the MaxSim score); ``query_tokens`` / ``document_tokens``: one label per query token /
+    document row when the embedder could tell them, else ``None``.
+
+    From :func:`explain_record` also: ``record`` (the stored record explained), and for image records ``image`` (the
+    page, re-rendered from its source) and ``grid`` (its patch layout) when they could be had; ``image_note`` says
+    why not otherwise.
     """
 
     similarities: npt.NDArray[np.float32]
@@ -74,6 +95,11 @@ class Explanation:
     best_similarities: npt.NDArray[np.float32]
     score: float
     query_tokens: tuple[str, ...] | None = None
+    document_tokens: tuple[str, ...] | None = None
+    record: Record | None = None
+    image: Image.Image | None = None
+    grid: PatchGrid | None = None
+    image_note: str | None = None
 
     @property
     def contributions(self) -> npt.NDArray[np.float32]:
@@ -99,10 +125,37 @@ class Explanation:
     def matches(self) -> list[TokenMatch]:
         """One :class:`TokenMatch` per query token, in query order."""
         labels = self.query_tokens or (None,) * self.n_query_tokens
-        return [
-            TokenMatch(i, labels[i], int(self.best_indices[i]), float(self.best_similarities[i]))
-            for i in range(self.n_query_tokens)
-        ]
+        matches = []
+        for i in range(self.n_query_tokens):
+            row = int(self.best_indices[i])
+            document_label = self.document_tokens[row] if self.document_tokens is not None else None
+            matches.append(TokenMatch(i, labels[i], row, float(self.best_similarities[i]), document_label))
+        return matches
+
+    def table(self) -> str:
+        """A plain-text table: each query token, the document token (or row ``#i``) it matched, its contribution."""
+        width = _LABEL_WIDTH
+        rows = [f"{'#':>2}  {'token'.ljust(width)}  {'match'.ljust(width + 6)}  contribution"]
+        for i, match in enumerate(self.matches(), 1):
+            label = _clip(match.label if match.label is not None else f"#{match.query_index}", width)
+            target = f"#{match.document_index}"
+            if match.document_label is not None:
+                target = f"{_clip(match.document_label, width)} ({target})"
+            rows.append(f"{i:>2}  {label.ljust(width)}  {target.ljust(width + 6)}  {match.contribution:>12.3f}")
+        rows.append(
+            f"MaxSim {self.score:.3f} = sum of {self.n_query_tokens} contributions (relevance {self.relevance:.2f})"
+        )
+        return "\n".join(rows)
+
+    def plot(self, out: str | os.PathLike[str] | None = None) -> Any:
+        """Draw it (needs the ``plot`` extra): similarity maps over the page when :attr:`image` and :attr:`grid`
+        are known (see :func:`multivec.plot.plot_heatmaps`), else the token contributions
+        (:func:`multivec.plot.plot_token_table`). Saves a PNG to ``out`` if given; returns the ``Figure``."""
+        from multivec.plot import plot_heatmaps, plot_token_table
+
+        if self.image is not None and self.grid is not None:
+            return plot_heatmaps(self, self.image, self.grid, out)
+        return plot_token_table(self, out)
 
     def heatmaps(self, grid: PatchGrid) -> npt.NDArray[np.float32]:
         """``(n_query_tokens, grid.rows, grid.cols)``: each query token's similarity with every image patch.
@@ -125,6 +178,19 @@ class Explanation:
     def combined_heatmap(self, grid: PatchGrid) -> npt.NDArray[np.float32]:
         """``(grid.rows, grid.cols)``: the mean over query tokens of :meth:`heatmaps`."""
         return self.heatmaps(grid).mean(axis=0)
+
+
+_LABEL_WIDTH = 15
+
+
+def _clip(label: str, width: int) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def _lined_up(labels: list[str] | None, n_rows: int) -> tuple[str, ...] | None:
+    """Labels only when there is one per row: an embedder whose labels do not line up with its rows gets none
+    (better no labels than wrong ones)."""
+    return None if labels is None or len(labels) != n_rows else tuple(labels)
 
 
 def _as_multivector(value: np.ndarray, name: str, dim: int | None) -> npt.NDArray[np.float32]:
@@ -157,22 +223,21 @@ def _query_side(query: QueryInput, embedding: Any) -> tuple[np.ndarray, tuple[st
         raise InvalidInputError(f"query is {type(query).__name__}; pass a str or a (n_tokens, dim) numpy array")
     emb = _need_embedding(embedding, "query")
     vectors = emb.embed_query(query)
-    tokens = emb.query_tokens(query)
-    if tokens is not None and len(tokens) != len(vectors):
-        tokens = None  # an embedder whose labels do not line up with its rows: better no labels than wrong ones
-    return vectors, None if tokens is None else tuple(tokens)
+    return vectors, _lined_up(emb.query_tokens(query), len(vectors))
 
 
-def _document_side(document: DocumentInput, embedding: Any) -> np.ndarray:
+def _document_side(document: DocumentInput, embedding: Any) -> tuple[np.ndarray, tuple[str, ...] | None]:
     if isinstance(document, np.ndarray):
-        return document
+        return document, None
     if isinstance(document, str):
-        return _need_embedding(embedding, "document").embed_text(document)
+        emb = _need_embedding(embedding, "document")
+        vectors = emb.embed_text(document)
+        return vectors, _lined_up(emb.document_tokens(document), len(vectors))
     if isinstance(document, Path | bytes | BytesIO | Image.Image):
         emb = _need_embedding(embedding, "document")
         if not isinstance(emb, MultiVectorMultiModalEmbedding):
             raise InvalidInputError(f"{emb!r} embeds text only; image documents need a multimodal embedder")
-        return emb.embed_image(document)
+        return emb.embed_image(document), None
     raise InvalidInputError(
         f"document is {type(document).__name__}; pass a numpy array, a text, or an image (path, bytes, PIL image)"
     )
@@ -199,8 +264,9 @@ def explain(
     if embedding is not None:
         _need_embedding(embedding, "query")
     raw_query, tokens = _query_side(query, embedding)
+    raw_document, document_tokens = _document_side(document, embedding)
     q = _as_multivector(raw_query, "query", None)
-    d = _as_multivector(_document_side(document, embedding), "document", q.shape[1])
+    d = _as_multivector(raw_document, "document", q.shape[1])
     sims = (q @ d.T).astype(np.float32)
     best = sims.argmax(axis=1).astype(np.int64)
     best_sims = sims[np.arange(len(q)), best]
@@ -210,6 +276,7 @@ def explain(
         best_similarities=best_sims,
         score=float(best_sims.sum()),
         query_tokens=tokens,
+        document_tokens=document_tokens,
     )
 
 
@@ -222,32 +289,73 @@ def _check_store(store: Any) -> None:
         raise InvalidInputError("the store is single-vector; token-level explanations need a multi-vector store")
 
 
-def _stored(store: MultiVectorStore, vectors: list[np.ndarray], record_id: str | int) -> np.ndarray:
-    if not vectors:
-        raise InvalidInputError(f"no record with id {record_id!r} in collection {store.collection_name!r}")
-    return vectors[0]
+def _found(store: MultiVectorStore, found: list[Any], record_id: str | int) -> Any:
+    if not found:
+        raise InvalidInputError(
+            f"no record with id {record_id!r} in collection {store.collection_name!r}; search results carry the ids"
+        )
+    return found[0]
 
 
-def explain_record(store: MultiVectorStore, query: QueryInput, record_id: str | int) -> Explanation:
+def _page_image(store: MultiVectorStore, record: Record, dpi: float) -> dict[str, Any]:
+    """``image``/``grid``/``image_note`` for an image record: its page re-rendered from ``source`` and the
+    embedder's patch layout for it, or why they could not be had (the numbers stand without them)."""
+    from multivec.source_images import source_image
+
+    if record.modality != "image":
+        return {}
+    embedding = store.embedding
+    if not isinstance(embedding, MultiVectorMultiModalEmbedding):
+        return {"image_note": f"{embedding!r} embeds text only, so it has no patch layout to map"}
+    if not record.source:
+        return {"image_note": "the record has no source to re-open the image from"}
+    try:
+        image = embedding.load_images([source_image(record.source, record.page, dpi=dpi)])[0]
+        grid = embedding.image_patch_grid(image)
+    except (MultivecError, OSError) as err:
+        return {"image_note": f"could not re-open {record.source!r}: {err}"}
+    note = None if grid is not None else f"{embedding!r} does not tell its patch layout"
+    return {"image": image, "grid": grid, "image_note": note}
+
+
+def _with_record(
+    store: MultiVectorStore, explanation: Explanation, record: Record, n_rows: int, dpi: float
+) -> Explanation:
+    document_tokens = explanation.document_tokens
+    if record.modality == "text" and record.content:
+        document_tokens = _lined_up(store.embedding.document_tokens(record.content), n_rows)
+    return replace(explanation, record=record, document_tokens=document_tokens, **_page_image(store, record, dpi))
+
+
+def explain_record(
+    store: MultiVectorStore, query: QueryInput, record_id: str | int, *, dpi: float = DEFAULT_DPI
+) -> Explanation:
     """:func:`explain` ``query`` against the stored vectors of record ``record_id`` (embedded with the store's embedder).
 
-    ``score`` equals the raw MaxSim the store reports for that record (``store.search(..., exact=True)``).
+    ``score`` equals the raw MaxSim the store reports for that record (``store.search(..., exact=True)``). The
+    result carries the record; for image records also the page (re-rendered from ``source`` at ``dpi``: use the
+    resolution the pages were indexed with) and its patch grid, so :meth:`Explanation.plot` maps it on the page.
 
     >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
     >>> from multivec.store import MultiVectorStore
     >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16)) as store:
     ...     _ = store.add_texts(["red apples"], ids=["a"])
-    ...     round(explain_record(store, "apples", "a").score, 4)
-    1.0
+    ...     ex = explain_record(store, "apples", "a")
+    >>> round(ex.score, 4), ex.record.id, ex.matches()[0].document_label
+    (1.0, 'a', 'apples')
     """
     _check_store(store)
-    vectors = store.get_vectors([record_id])
-    return explain(query, _stored(store, vectors, record_id), embedding=store.embedding)
+    record = _found(store, store.get([record_id]), record_id)
+    vectors = _found(store, store.get_vectors([record_id]), record_id)
+    return _with_record(store, explain(query, vectors, embedding=store.embedding), record, len(vectors), dpi)
 
 
-async def aexplain_record(store: MultiVectorStore, query: QueryInput, record_id: str | int) -> Explanation:
-    """Async twin of :func:`explain_record` (the query is embedded off the event loop)."""
+async def aexplain_record(
+    store: MultiVectorStore, query: QueryInput, record_id: str | int, *, dpi: float = DEFAULT_DPI
+) -> Explanation:
+    """Async twin of :func:`explain_record` (embedding and page rendering run off the event loop)."""
     _check_store(store)
-    vectors = await store.aget_vectors([record_id])
-    stored = _stored(store, vectors, record_id)
-    return await asyncio.to_thread(explain, query, stored, embedding=store.embedding)
+    record = _found(store, await store.aget([record_id]), record_id)
+    vectors = _found(store, await store.aget_vectors([record_id]), record_id)
+    explanation = await asyncio.to_thread(explain, query, vectors, embedding=store.embedding)
+    return await asyncio.to_thread(_with_record, store, explanation, record, len(vectors), dpi)

@@ -204,14 +204,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from multivec.cli.explaining import explanation_json, run_explain, token_table
+    from multivec.cli.explaining import explanation_json, run_explain
 
     if args.out is not None and args.out.suffix.lower() != ".png":
         raise _UsageError(f"--out must name a .png file, got {str(args.out)!r}")
     spec = _existing_spec(args)
     with _open_store(args, _embedder(spec)) as store:
         explanation, record, shown = run_explain(store, args.query, args.doc_id, out=args.out, dpi=args.dpi)
-    print(explanation_json(explanation, record) if args.json else token_table(explanation))
+    print(explanation_json(explanation, record) if args.json else explanation.table())
     if shown is not None:
         print(f"wrote {shown} to {args.out}", file=sys.stderr)
     return EXIT_OK

@@ -179,6 +179,14 @@ class MultiVectorBaseEmbedding(ABC):
         _check_text(query, None)
         return None
 
+    def document_tokens(self, text: str) -> list[str] | None:
+        """One label per row of ``embed_text(text)`` (the document's tokens), or ``None`` when this embedder can't tell.
+
+        Used by :func:`multivec.explain.explain` to name the document token each query token matched.
+        """
+        _check_text(text, None)
+        return None
+
     # -- text API ----------------------------------------------------------------------------------------------
 
     def embed_query(self, query: str) -> Embedding:

@@ -284,7 +284,15 @@ class ColBERTEmbeddings(MultiVectorBaseEmbedding):
     def query_tokens(self, query: str) -> list[str] | None:
         """The token strings, one per row of ``embed_query(query)`` (markers and [MASK] expansion included)."""
         super().query_tokens(query)
-        ids, _, keep = self._tokenize([query], True)
+        return self._token_strings(query, is_query=True)
+
+    def document_tokens(self, text: str) -> list[str] | None:
+        """The token strings, one per row of ``embed_text(text)`` (punctuation rows skipped where the model does)."""
+        super().document_tokens(text)
+        return self._token_strings(text, is_query=False)
+
+    def _token_strings(self, text: str, *, is_query: bool) -> list[str]:
+        ids, _, keep = self._tokenize([text], is_query)
         return [str(t) for t in self._tokenizer.convert_ids_to_tokens(ids[0][keep[0]].tolist())]
 
     def _tokenize(self, texts: list[str], is_query: bool) -> tuple[Any, Any, Any]:

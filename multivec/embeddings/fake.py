@@ -79,6 +79,11 @@ class DeterministicFakeMultiVectorEmbedding(MultiVectorMultiModalEmbedding):
         super().query_tokens(query)
         return self._tokens(query)
 
+    def document_tokens(self, text: str) -> list[str] | None:
+        """The lower-cased word tokens, one per row of ``embed_text(text)``."""
+        super().document_tokens(text)
+        return self._tokens(text)
+
     def image_patch_grid(self, image: ImageInput) -> PatchGrid:
         """``grid`` x ``grid`` patches, row-major, every row of the image's multi-vector."""
         load_image(image, **self._image_options())

@@ -83,7 +83,7 @@ def test_pdf_page_and_image_get_similarity_maps(multivec: Run, indexed: Path, tm
 def test_explain_usage_errors(cli: Cli, indexed: Path, tmp_path: Path) -> None:
     doc_id = _id_of(indexed, "bees.txt")
     cases: list[tuple[list[str | Path], str]] = [
-        (["--id", "missing"], "no document with id 'missing'"),
+        (["--id", "missing"], "no record with id 'missing'"),
         (["--id", doc_id, "--out", tmp_path / "map.jpg"], "--out must name a .png file"),
         (["--id", doc_id, "--collection", "other"], "no collection 'other'"),
     ]

@@ -85,9 +85,22 @@ def test_colbert_token_labels_and_table_png(minilm: Any, tmp_path: Path) -> None
     assert "boundary" in ex.query_tokens and len(ex.query_tokens) == len(
         minilm.embed_query("boundary layer transition")
     )
+    document = "transition of the boundary layer on a flat plate"
+    assert ex.document_tokens == tuple(minilm.document_tokens(document))
+    assert len(ex.document_tokens) == len(minilm.embed_text(document))
+    matched = {m.label: m.document_label for m in ex.matches()}
+    assert matched["boundary"] == "boundary" and matched["transition"] == "transition"
     out = tmp_path / "table.png"
     plot_token_table(ex, out)
     assert out.stat().st_size > 1000
+
+
+def test_stored_text_record_names_the_matched_words(minilm: Any, tmp_path: Path) -> None:
+    with MultiVectorStore(minilm, path=tmp_path / "db") as store:
+        store.add_texts(["Laminar flow over a wing becomes turbulent downstream."], ids=["w"])
+        ex = explain_record(store, "turbulent wing flow", "w")
+    matched = {m.label: m.document_label for m in ex.matches()}
+    assert matched["turbulent"] == "turbulent" and matched["wing"] == "wing"
 
 
 def test_text_only_embedder_refuses_an_image(minilm: Any) -> None:

@@ -239,3 +239,75 @@ def test_missing_matplotlib_names_the_extra(fake, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingDependencyError, match=r"multivec\[plot\]"):
         plot_token_table(explain("red", "red", embedding=fake))
+
+
+# -- what explain_record attaches: the record, document tokens, the page and its grid -----------------------------
+
+
+def test_record_explanation_labels_the_matched_document_tokens(store: MultiVectorStore) -> None:
+    store.add_texts(["pears and red apples"], ids=["t"])
+    ex = explain_record(store, "red apples", "t")
+    assert ex.record is not None and ex.record.id == "t" and ex.record.content == "pears and red apples"
+    assert ex.document_tokens == ("pears", "and", "red", "apples")
+    assert [(m.label, m.document_label) for m in ex.matches()] == [("red", "red"), ("apples", "apples")]
+    assert ex.image is None and ex.grid is None and ex.image_note is None
+    assert ex.table().splitlines()[1].split()[:4] == ["1", "red", "red", "(#2)"]
+    assert ex.table().splitlines()[-1] == f"MaxSim {ex.score:.3f} = sum of 2 contributions (relevance 1.00)"
+
+
+def test_pdf_page_record_carries_its_page_and_grid_and_plots_maps(
+    store: MultiVectorStore, fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path
+) -> None:
+    from multivec.pdf import render_page, write_text_pdf
+
+    pdf = write_text_pdf(tmp_path / "doc.pdf", ["Wing flutter at transonic speed", "Boundary layer transition"])
+    [first, second] = store.add_pdfs([pdf], dpi=40)
+    ex = explain_record(store, "boundary layer", second, dpi=40)
+    assert ex.record is not None and (ex.record.source, ex.record.page) == (str(pdf), 2)
+    assert ex.image is not None and ex.image.size == render_page(pdf, 2, dpi=40).size
+    assert ex.grid == fake.image_patch_grid(ex.image) and ex.image_note is None
+    assert ex.document_tokens is None and all(m.document_label is None for m in ex.matches())
+    scores = {hit.id: hit.score for hit in store.search("boundary layer", k=2, exact=True)}
+    assert ex.score == pytest.approx(scores[second], abs=1e-4)
+    out = tmp_path / "map.png"
+    fig = ex.plot(out)
+    _assert_png(out)
+    assert any(ax.get_title().startswith("all tokens") for ax in fig.axes)
+    assert explain_record(store, "wing", first, dpi=40).image is not None
+
+
+def test_image_record_whose_source_is_gone_still_explains_and_plots_tokens(
+    store: MultiVectorStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "scan.png"
+    checkerboard(64).save(path)
+    store.add_images([path], ids=["scan"])
+    path.unlink()
+    ex = explain_record(store, "red apples", "scan")
+    assert ex.image is None and ex.grid is None
+    assert ex.image_note is not None and "could not re-open" in ex.image_note and "scan.png" in ex.image_note
+    out = tmp_path / "tokens.png"
+    assert ex.plot(out).axes[0].get_title().startswith("MaxSim")
+    _assert_png(out)
+
+
+def test_image_given_as_pixels_has_no_source_to_reopen(store: MultiVectorStore) -> None:
+    store.add_images([checkerboard(64)], ids=["pixels"])
+    ex = explain_record(store, "red", "pixels")
+    assert ex.image is None and ex.image_note == "the record has no source to re-open the image from"
+
+
+async def test_async_record_explanation_attaches_the_same(store: MultiVectorStore, tmp_path: Path) -> None:
+    path = tmp_path / "scan.png"
+    checkerboard(64).save(path)
+    store.add_images([path], ids=["scan"])
+    store.add_texts(["pears and red apples"], ids=["t"])
+    for record_id in ("scan", "t"):
+        sync, asynchronous = (
+            explain_record(store, "red apples", record_id),
+            await aexplain_record(store, "red apples", record_id),
+        )
+        assert asynchronous.record == sync.record and asynchronous.grid == sync.grid
+        assert asynchronous.document_tokens == sync.document_tokens
+        assert asynchronous.score == pytest.approx(sync.score)
+        assert (asynchronous.image is None) == (sync.image is None)

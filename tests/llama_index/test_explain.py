@@ -1,0 +1,61 @@
+"""QdrantMultiVectorStore.explain: retrieved nodes go straight back in, and their breakdown adds up to the score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from llama_index.core import VectorStoreIndex
+from llama_index.core.schema import ImageNode, MetadataMode, TextNode
+
+from llama_index_multivec import MultiVectorEmbedding, QdrantMultiVectorStore
+from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+from multivec.errors import InvalidInputError
+from tests.llama_index.conftest import open_store
+from tests.unit.test_explain import checkerboard
+
+RAW_SCORE_KEY = "maxsim_score"
+
+
+@pytest.fixture
+def fake() -> DeterministicFakeMultiVectorEmbedding:
+    return DeterministicFakeMultiVectorEmbedding(dim=32, grid=4)
+
+
+@pytest.fixture(params=["edge", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, fake: DeterministicFakeMultiVectorEmbedding):
+    with open_store(request.param, tmp_path, fake, text_metadata_mode=MetadataMode.NONE) as opened:
+        yield opened
+
+
+def test_retrieved_text_node_explains_its_raw_score(
+    store: QdrantMultiVectorStore, fake: DeterministicFakeMultiVectorEmbedding
+) -> None:
+    index = VectorStoreIndex.from_vector_store(store, embed_model=MultiVectorEmbedding(fake))
+    index.insert_nodes([TextNode(text="pears and red apples", id_="fruit"), TextNode(text="blue cars", id_="cars")])
+    [hit] = index.as_retriever(similarity_top_k=1).retrieve("red apples")
+    ex = store.explain("red apples", hit)
+    assert ex.record is not None and ex.record.id == hit.node.node_id == "fruit"
+    assert ex.score == pytest.approx(hit.node.metadata[RAW_SCORE_KEY], abs=1e-4)
+    assert ex.relevance == pytest.approx(hit.score, abs=1e-4)
+    assert [m.document_label for m in ex.matches()] == ["red", "apples"]
+    assert store.explain("red apples", hit.node).score == pytest.approx(store.explain("red apples", "fruit").score)
+
+
+async def test_image_node_maps_over_its_image(store: QdrantMultiVectorStore, tmp_path: Path) -> None:
+    path = tmp_path / "scan.png"
+    checkerboard(64).save(path)
+    embed = MultiVectorEmbedding(DeterministicFakeMultiVectorEmbedding(dim=32, grid=4))
+    node = ImageNode(image_path=str(path), id_="scan")
+    node.embedding = embed.get_image_embedding(str(path))
+    await store.async_add([node])
+    ex = await store.aexplain("red apples", "scan")
+    assert ex.image is not None and ex.grid is not None and ex.heatmaps(ex.grid).shape == (2, 4, 4)
+    assert ex.score == pytest.approx(store.explain("red apples", node).score)
+
+
+def test_bad_node(store: QdrantMultiVectorStore) -> None:
+    with pytest.raises(InvalidInputError, match="no record with id 'nope'"):
+        store.explain("apples", "nope")
+    with pytest.raises(InvalidInputError, match="pass a node"):
+        store.explain("apples", 3.5)  # type: ignore[arg-type]
