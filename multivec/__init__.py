@@ -19,7 +19,7 @@ from multivec.errors import (
 
 # imported eagerly (numpy, PIL, tqdm; no torch, no matplotlib): a lazy ``explain`` would be shadowed by the
 # ``multivec.explain`` submodule as soon as that is imported
-from multivec.explain import Explanation, explain
+from multivec.explain import Explanation, aexplain_record, explain, explain_record
 
 __version__ = "0.1.0"
 
@@ -33,5 +33,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "__version__",
+    "aexplain_record",
     "explain",
+    "explain_record",
 ]

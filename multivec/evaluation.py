@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from multivec._progress import tqdm
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import InvalidInputError, MissingDependencyError
 

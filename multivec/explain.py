@@ -297,7 +297,7 @@ def _found(store: MultiVectorStore, found: list[Any], record_id: str | int) -> A
     return found[0]
 
 
-def _page_image(store: MultiVectorStore, record: Record, dpi: float) -> dict[str, Any]:
+def _page_image(store: MultiVectorStore, record: Record, n_rows: int, dpi: float) -> dict[str, Any]:
     """``image``/``grid``/``image_note`` for an image record: its page re-rendered from ``source`` and the
     embedder's patch layout for it, or why they could not be had (the numbers stand without them)."""
     from multivec.source_images import source_image
@@ -314,8 +314,15 @@ def _page_image(store: MultiVectorStore, record: Record, dpi: float) -> dict[str
         grid = embedding.image_patch_grid(image)
     except (MultivecError, OSError) as err:
         return {"image_note": f"could not re-open {record.source!r}: {err}"}
-    note = None if grid is not None else f"{embedding!r} does not tell its patch layout"
-    return {"image": image, "grid": grid, "image_note": note}
+    if grid is None:
+        return {"image": image, "image_note": f"{embedding!r} does not tell its patch layout"}
+    if max(grid.row_indices) >= n_rows:
+        return {
+            "image": image,
+            "image_note": f"re-rendered at {dpi:g} dpi the page has a larger patch grid ({grid.rows}x{grid.cols}) "
+            f"than its {n_rows} stored vectors allow; pass the dpi the pages were indexed with",
+        }
+    return {"image": image, "grid": grid}
 
 
 def _with_record(
@@ -324,7 +331,9 @@ def _with_record(
     document_tokens = explanation.document_tokens
     if record.modality == "text" and record.content:
         document_tokens = _lined_up(store.embedding.document_tokens(record.content), n_rows)
-    return replace(explanation, record=record, document_tokens=document_tokens, **_page_image(store, record, dpi))
+    return replace(
+        explanation, record=record, document_tokens=document_tokens, **_page_image(store, record, n_rows, dpi)
+    )
 
 
 def explain_record(

@@ -39,3 +39,14 @@ class PatchGrid:
     def n_patches(self) -> int:
         """Number of patches (``rows * cols``)."""
         return self.rows * self.cols
+
+    def position(self, row: int) -> tuple[int, int] | None:
+        """``(r, c)`` of the patch at multi-vector row ``row``, or ``None`` if that row is not an image patch.
+
+        >>> PatchGrid(rows=2, cols=3, row_indices=(4, 5, 6, 7, 8, 9)).position(8), PatchGrid(1, 1, (4,)).position(0)
+        ((1, 1), None)
+        """
+        try:
+            return divmod(self.row_indices.index(row), self.cols)
+        except ValueError:
+            return None

@@ -34,7 +34,7 @@ from multivec.images import load_image
 from multivec.patch_grid import PatchGrid
 from multivec.types import ImageInput
 
-__all__ = ["plot_heatmaps", "plot_token_table"]
+__all__ = ["close", "plot_heatmaps", "plot_token_table"]
 
 _MAX_COLUMNS = 4
 
@@ -66,6 +66,18 @@ def _save(fig: Any, out: str | os.PathLike[str] | None) -> None:
         fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
 
 
+def close(figure: Any) -> None:
+    """Release a figure from :func:`plot_heatmaps` / :func:`plot_token_table` once saved (pyplot keeps it open,
+    and a notebook would show it again)."""
+    _pyplot().close(figure)
+
+
+def _where(grid: PatchGrid, row: int) -> str:
+    """Where a matched row sits: its patch ``(row, column)`` on the page, or a token outside the image."""
+    position = grid.position(row)
+    return f"patch r{position[0]} c{position[1]}" if position is not None else f"token #{row} (not a patch)"
+
+
 def plot_heatmaps(
     explanation: Explanation,
     image: ImageInput,
@@ -91,7 +103,10 @@ def plot_heatmaps(
     labels = explanation.labels()
     panels = [(f"all tokens (score {explanation.score:.2f})", combined)]
     panels += [
-        (f"{label} → patch {explanation.best_indices[i]} ({explanation.best_similarities[i]:.2f})", maps[i])
+        (
+            f"{label} → {_where(grid, int(explanation.best_indices[i]))} ({explanation.best_similarities[i]:.2f})",
+            maps[i],
+        )
         for i, label in enumerate(labels)
     ]
     columns = min(_MAX_COLUMNS, len(panels))

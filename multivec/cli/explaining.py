@@ -46,6 +46,8 @@ def run_explain(
     assert explanation.record is not None
     shown = None
     if out is not None:
-        explanation.plot(out)
+        from multivec.plot import close
+
+        close(explanation.plot(out))
         shown = "similarity maps" if explanation.grid is not None else "token contributions"
     return explanation, explanation.record, shown

@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
+from multivec._progress import tqdm
 from multivec.cli.files import DEFAULT_CHUNK_WORDS, Skipped, discover, documents_for
 from multivec.errors import MultivecError
 from multivec.pdf import DEFAULT_DPI, DocumentInput, add_documents

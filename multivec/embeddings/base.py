@@ -44,8 +44,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
+from multivec._progress import tqdm
 from multivec.errors import ConfigurationError, EmbeddingError, InvalidInputError
 from multivec.images import DEFAULT_MAX_PIXELS, load_image, load_images
 from multivec.patch_grid import PatchGrid

@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from qdrant_client import models
-from tqdm.auto import tqdm
 
+from multivec._progress import tqdm
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError, StoreError
 from multivec.scoring import normalize_rows, relevance

@@ -79,6 +79,21 @@ def test_stored_page_explanation_sums_to_the_store_score(model: str, request: py
             assert float(ex.contributions.sum()) == pytest.approx(hits[item_id], abs=1e-3)
 
 
+def test_pdf_page_explained_at_the_indexing_dpi_maps_and_at_another_says_why_not(colqwen2: Any, tmp_path: Path):
+    from multivec.pdf import write_text_pdf
+
+    pdf = write_text_pdf(tmp_path / "memo.pdf", ["Quarterly revenue chart"])
+    with MultiVectorStore(colqwen2, path=tmp_path / "db") as store:
+        [page] = store.add_pdfs([pdf], dpi=30)
+        same = explain_record(store, "revenue", page, dpi=30)
+        finer = explain_record(store, "revenue", page, dpi=150)
+    assert same.grid is not None and same.image_note is None
+    assert same.heatmaps(same.grid).shape[1:] == (same.grid.rows, same.grid.cols)
+    assert finer.grid is None and finer.image is not None
+    assert finer.image_note is not None and "pass the dpi the pages were indexed with" in finer.image_note
+    assert finer.score == pytest.approx(same.score)
+
+
 def test_colbert_token_labels_and_table_png(minilm: Any, tmp_path: Path) -> None:
     ex = explain("boundary layer transition", "transition of the boundary layer on a flat plate", embedding=minilm)
     assert ex.query_tokens == tuple(minilm.query_tokens("boundary layer transition"))
