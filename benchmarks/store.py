@@ -199,15 +199,20 @@ class NumpyMaxSim:
 # -- measurements ---------------------------------------------------------------------------------------------------
 
 
-def bench_multivec(corpus: Corpus, args: argparse.Namespace, datatype: str, prefetch: int) -> dict[str, Any]:
+def bench_multivec(
+    corpus: Corpus, args: argparse.Namespace, datatype: str, prefetch: int, token_pooling: int | None = None
+) -> dict[str, Any]:
     from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
     from multivec.store import MultiVectorStore
 
     embedder = DeterministicFakeMultiVectorEmbedding(dim=corpus.dim)  # vectors are precomputed
     root = Path(tempfile.mkdtemp(prefix="bench-store-", dir=args.tmp))
     ids = [str(i) for i in range(len(corpus.docs))]
-    res: dict[str, Any] = {"system": f"multivec edge ({datatype})", "n": len(corpus.docs), "prefetch": prefetch}
-    store = MultiVectorStore(embedder, path=root, multivector_datatype=datatype, prefetch_limit=prefetch)
+    label = datatype if token_pooling is None else f"{datatype}, token_pooling={token_pooling}"
+    res: dict[str, Any] = {"system": f"multivec edge ({label})", "n": len(corpus.docs), "prefetch": prefetch}
+    store = MultiVectorStore(
+        embedder, path=root, multivector_datatype=datatype, prefetch_limit=prefetch, token_pooling=token_pooling
+    )
     start = time.perf_counter()
     chunk = 1000
     for a in range(0, len(ids), chunk):
@@ -246,40 +251,47 @@ def bench_multivec(corpus: Corpus, args: argparse.Namespace, datatype: str, pref
     reopened = MultiVectorStore(embedder, path=root)
     reopened.count()
     res["reopen_s"] = time.perf_counter() - start
-    wrapper, raw = _overhead(reopened, queries, prefetch)
+    if token_pooling is None:  # the raw request below is the two-stage one
+        wrapper, raw = _overhead(reopened, queries, prefetch)
+        res.update(wrapper_p50_ms=wrapper, raw_edge_p50_ms=raw, wrapper_overhead=wrapper / raw - 1)
     reopened.close()
-    res.update(wrapper_p50_ms=wrapper, raw_edge_p50_ms=raw, wrapper_overhead=wrapper / raw - 1)
     shutil.rmtree(root, ignore_errors=True)
     res["_exact_ids"] = exact_ids
     return res
 
 
 def _overhead(store: Any, queries: list[np.ndarray], prefetch: int) -> tuple[float, float]:
-    """p50 of ``store.search`` and of the same two-stage request sent straight to the store's qdrant-edge shard
-    (no multivec code on the path), interleaved query by query so both see the same cache and machine load."""
+    """p50 of ``store.search`` and of the same two-stage request built and sent straight to the store's qdrant-edge
+    shard (no multivec code on the path; vectors passed as lists, the fastest way into qdrant-edge). Both sides
+    include building the request. Queries alternate which side runs first, so neither always finds the candidates'
+    vectors in cache from the other's run."""
     import qdrant_edge as qe
 
     shard = store._backend._shard
-    requests = []
-    for q in queries:
+
+    def raw(q: np.ndarray) -> Any:
         pooled = q.mean(axis=0)
         pooled /= np.linalg.norm(pooled)
-        requests.append(
-            qe.QueryRequest(
-                limit=K,
-                prefetches=[qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(pooled, using="dense"))],
-                query=qe.Query.Nearest(q, using="multivector"),
-                with_payload=True,
-            )
+        request = qe.QueryRequest(
+            limit=K,
+            prefetches=[qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(pooled.tolist(), using="dense"))],
+            query=qe.Query.Nearest(q.tolist(), using="multivector"),
+            with_payload=True,
         )
-    for q, r in zip(queries[:3], requests[:3], strict=True):
+        return shard.query(request)
+
+    for q in queries[:3]:
         store.search(q, k=K)
-        shard.query(r)
-    wrapper, raw = [], []
-    for q, r in zip(queries, requests, strict=True):
-        wrapper += timed(lambda q=q: store.search(q, k=K), 1)[0]
-        raw += timed(lambda r=r: shard.query(r), 1)[0]
-    return p(wrapper, 50), p(raw, 50)
+        raw(q)
+    wrapper, direct = [], []
+    for i, q in enumerate(queries):
+        if i % 2:
+            direct += timed(lambda q=q: raw(q), 1)[0]
+            wrapper += timed(lambda q=q: store.search(q, k=K), 1)[0]
+        else:
+            wrapper += timed(lambda q=q: store.search(q, k=K), 1)[0]
+            direct += timed(lambda q=q: raw(q), 1)[0]
+    return p(wrapper, 50), p(direct, 50)
 
 
 def bench_numpy(corpus: Corpus, args: argparse.Namespace, exact_ids: list[list[str]]) -> dict[str, Any]:
@@ -355,7 +367,9 @@ def bench_local(corpus: Corpus, args: argparse.Namespace, cap: int) -> dict[str,
     return res
 
 
-def bench_corpus(corpus: Corpus, args: argparse.Namespace, local_cap: int, datatypes: list[str]) -> list[dict]:
+def bench_corpus(
+    corpus: Corpus, args: argparse.Namespace, local_cap: int, datatypes: list[str], pooling: int | None = None
+) -> list[dict]:
     print(
         f"\n## {corpus.name}: {len(corpus.docs)} docs, {corpus.tokens / len(corpus.docs):.0f} tokens/doc avg, "
         f"d={corpus.dim}, Q={len(corpus.queries[0])} ({corpus.note})",
@@ -371,6 +385,11 @@ def bench_corpus(corpus: Corpus, args: argparse.Namespace, local_cap: int, datat
         res.pop("_exact_ids")
         rows.append(res)
         print(f"  done: multivec {datatype}", flush=True)
+    if pooling:
+        res = bench_multivec(corpus, args, "float32", args.prefetch, token_pooling=pooling)
+        res.pop("_exact_ids")
+        rows.append(res)
+        print(f"  done: multivec token_pooling={pooling}", flush=True)
     rows.append(bench_numpy(corpus, args, exact_ids))
     print("  done: numpy", flush=True)
     if local_cap:
@@ -381,14 +400,17 @@ def bench_corpus(corpus: Corpus, args: argparse.Namespace, local_cap: int, datat
     return rows
 
 
-def prefetch_sweep(corpus: Corpus, args: argparse.Namespace, limits: list[int]) -> list[dict[str, Any]]:
-    """Recall@10 (two-stage vs exact) and p50 latency as the prefetch limit grows, on one stored corpus."""
+def prefetch_sweep(
+    corpus: Corpus, args: argparse.Namespace, limits: list[int], token_pooling: int | None = None
+) -> list[dict[str, Any]]:
+    """Recall@10 (staged vs exact) and p50 latency as the prefetch limit grows, on one stored corpus."""
     from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
     from multivec.store import MultiVectorStore
 
     root = Path(tempfile.mkdtemp(prefix="bench-sweep-", dir=args.tmp))
     out = []
-    with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=corpus.dim), path=root) as store:
+    embedder = DeterministicFakeMultiVectorEmbedding(dim=corpus.dim)
+    with MultiVectorStore(embedder, path=root, token_pooling=token_pooling) as store:
         store.add_embeddings(corpus.docs, ids=list(range(len(corpus.docs))))
         store.optimize()
         queries = corpus.queries
@@ -402,6 +424,9 @@ def prefetch_sweep(corpus: Corpus, args: argparse.Namespace, limits: list[int]) 
             out.append(
                 {
                     "corpus": corpus.name,
+                    "stages": "pooled → all tokens"
+                    if token_pooling is None
+                    else f"pooled → {token_pooling}-token means (keep {store.pooled_limit}) → all tokens",
                     "prefetch": limit,
                     "recall_at_10": recall(found, exact),
                     "p50_ms": p(times, 50),
@@ -487,7 +512,7 @@ def main(argv: list[str] | None = None) -> None:
         n = 2000 if quick else 20000
         corpus = synthetic("colbert-like", n, 160, False, args.queries, 32, seed=1)
         rows += bench_corpus(
-            corpus, args, local_cap=int(args.local_cap * (1000 if quick else 3000)), datatypes=["float32"]
+            corpus, args, local_cap=int(args.local_cap * (1000 if quick else 3000)), datatypes=["float32"], pooling=4
         )
         del corpus
         gc.collect()
@@ -495,22 +520,33 @@ def main(argv: list[str] | None = None) -> None:
         n = 200 if quick else 1000
         corpus = synthetic("colpali-like", n, 1030, True, args.queries, 20, seed=2)
         rows += bench_corpus(
-            corpus, args, local_cap=int(args.local_cap * (100 if quick else 300)), datatypes=["float32", "float16"]
+            corpus,
+            args,
+            local_cap=int(args.local_cap * (100 if quick else 300)),
+            datatypes=["float32", "float16"],
+            pooling=32,
         )
         del corpus
         gc.collect()
     if "cranfield" in only:
         corpus = cranfield()
         rows += bench_corpus(
-            corpus, args, local_cap=int(args.local_cap * (300 if quick else 1400)), datatypes=["float32", "float16"]
+            corpus,
+            args,
+            local_cap=int(args.local_cap * (300 if quick else 1400)),
+            datatypes=["float32", "float16"],
+            pooling=4,
         )
         sweeps = prefetch_sweep(corpus, args, [25, 50, 100, 200, 400])
+        sweeps += prefetch_sweep(corpus, args, [50, 100, 200], token_pooling=4)
     print("\n" + table(rows))
     if sweeps:
         print("\nPrefetch limit on Cranfield (real MiniLM vectors, all 225 queries, k=10):\n")
-        print("| prefetch | recall@10 vs exact | p50 ms | p95 ms |\n|---|---|---|---|")
+        print("| stages | prefetch | recall@10 vs exact | p50 ms | p95 ms |\n|---|---|---|---|---|")
         for s in sweeps:
-            print(f"| {s['prefetch']} | {s['recall_at_10']:.3f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} |")
+            print(
+                f"| {s['stages']} | {s['prefetch']} | {s['recall_at_10']:.3f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} |"
+            )
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"rows": rows, "prefetch_sweep": sweeps, "quick": quick}, indent=2))

@@ -34,7 +34,7 @@ from multivec._progress import tqdm
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import InvalidInputError, MissingDependencyError
 
-__all__ = ["DEFAULT_METRICS", "BeirDataset", "EvalResult", "evaluate", "load_beir"]
+__all__ = ["DEFAULT_METRICS", "BeirDataset", "EvalResult", "evaluate", "load_beir", "score_runs"]
 
 #: ranx metric names reported by default.
 DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10")

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from multivec.types import MultiVector, SingleVector
 
-__all__ = ["flat_vector", "maxsim", "maxsim_many", "normalize_rows", "pool", "relevance"]
+__all__ = ["flat_vector", "maxsim", "maxsim_many", "normalize_rows", "pool", "pool_groups", "relevance"]
 
 
 def maxsim(query: MultiVector, document: MultiVector) -> float:
@@ -55,6 +55,21 @@ def pool(multivector: MultiVector) -> SingleVector:
     arr = np.asarray(multivector, dtype=np.float32)
     mean = arr if arr.ndim == 1 else arr.mean(axis=0)
     return normalize_rows(mean)
+
+
+def pool_groups(multivector: MultiVector, size: int) -> MultiVector:
+    """Means of every ``size`` consecutive rows (the last group may be shorter), L2-normalised.
+
+    On a ColPali page (32x32 patches, row-major) ``size=32`` gives one vector per patch row, Qdrant's row pooling;
+    on text it averages neighbouring tokens.
+
+    >>> pool_groups(np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32), 2).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    arr = np.asarray(multivector, dtype=np.float32)
+    starts = np.arange(0, len(arr), size)
+    sums = np.add.reduceat(arr, starts, axis=0)
+    return normalize_rows(sums)
 
 
 def flat_vector(embedding: npt.NDArray[np.floating]) -> list[float]:

@@ -11,6 +11,8 @@ Collection schema (the same on both):
   single-vector ones), cosine, HNSW index. The first stage of a two-stage search.
 - ``"multivector"`` (multi-vector models only): the token vectors, L2-normalised, ``Dot`` distance with the
   ``MaxSim`` comparator, HNSW disabled (``m=0``): used for the MaxSim rerank and exact search.
+- ``"pooled_tokens"`` (collections created with ``token_pooling=g``): the means of every ``g`` consecutive token
+  vectors, L2-normalised, MaxSim, ``m=0``: a cheap middle stage between the first stage and the full MaxSim.
 - payload ``{"id", "content", "metadata", "modality", "source", "page"}`` with payload indexes on
   ``metadata.<field>`` for every declared filterable field.
 """
@@ -30,6 +32,7 @@ __all__ = [
     "DENSE",
     "FIELD_TYPES",
     "MULTIVECTOR",
+    "POOLED",
     "Backend",
     "Clear",
     "CollectionSpec",
@@ -48,6 +51,7 @@ __all__ = [
 
 DENSE = "dense"
 MULTIVECTOR = "multivector"
+POOLED = "pooled_tokens"
 #: Filterable field types accepted in ``filterable_fields``.
 FIELD_TYPES = ("keyword", "integer", "float", "bool", "text", "datetime")
 DATATYPES = ("float16", "float32")
@@ -66,6 +70,7 @@ class CollectionSpec:
     datatype: str
     filterable_fields: dict[str, str]
     options: dict[str, Any]
+    token_pooling: int | None = None
 
     def metadata(self) -> dict[str, Any]:
         """The collection metadata multivec persists (and checks on reopen)."""
@@ -75,6 +80,7 @@ class CollectionSpec:
             "dim": self.dim,
             "multi_vector": self.multi_vector,
             "datatype": self.datatype,
+            "token_pooling": self.token_pooling,
         }
 
 
@@ -97,6 +103,7 @@ class PointData:
     dense: np.ndarray
     multivector: np.ndarray | None
     payload: dict[str, Any]
+    pooled_tokens: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,9 @@ class Query:
 
     ``multivector`` is ``None`` for single-vector collections. ``prefetch_limit`` ``None`` means one stage:
     exact MaxSim over ``multivector`` (or an exact dense search when ``exact``), else a first stage on ``dense``
-    keeping ``prefetch_limit`` candidates, reranked by MaxSim.
+    keeping ``prefetch_limit`` candidates, reranked by MaxSim. ``pooled_limit`` (collections with pooled tokens)
+    adds a middle stage: MaxSim on the pooled tokens keeps that many of the first stage's candidates for the full
+    MaxSim.
     """
 
     dense: np.ndarray
@@ -142,6 +151,7 @@ class Query:
     score_threshold: float | None = None
     exact: bool = False
     with_dense: bool = False
+    pooled_limit: int | None = None
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from multivec.errors import ConfigurationError, InvalidInputError, StoreError, S
 from multivec.store.backend import (
     DENSE,
     MULTIVECTOR,
+    POOLED,
     Backend,
     Clear,
     CollectionSpec,
@@ -132,14 +133,16 @@ class EdgeBackend(Backend):
         vectors = {DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)}
         if spec.multi_vector:
             on_disk = bool(spec.options.get("on_disk", False))
-            vectors[MULTIVECTOR] = qe.EdgeVectorParams(
-                size=dim,
-                distance=qe.Distance.Dot,
-                multivector_config=qe.MultiVectorConfig(comparator=qe.MultiVectorComparator.MaxSim),
-                hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10000),
-                datatype=_DATATYPE[self.metadata["datatype"]],
-                memory=qe.Memory.Cold if on_disk else None,
-            )
+            names = [MULTIVECTOR, POOLED] if self.metadata.get("token_pooling") else [MULTIVECTOR]
+            for name in names:
+                vectors[name] = qe.EdgeVectorParams(
+                    size=dim,
+                    distance=qe.Distance.Dot,
+                    multivector_config=qe.MultiVectorConfig(comparator=qe.MultiVectorComparator.MaxSim),
+                    hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10000),
+                    datatype=_DATATYPE[self.metadata["datatype"]],
+                    memory=qe.Memory.Cold if on_disk and name == MULTIVECTOR else None,
+                )
         return qe.EdgeConfig(
             vectors=vectors,
             max_search_threads=spec.options.get("max_search_threads"),
@@ -278,6 +281,8 @@ def _point(p: PointData) -> qe.Point:
     vectors: dict[str, Any] = {DENSE: p.dense.tolist()}
     if p.multivector is not None:
         vectors[MULTIVECTOR] = p.multivector.tolist()
+    if p.pooled_tokens is not None:
+        vectors[POOLED] = p.pooled_tokens.tolist()
     return qe.Point(p.point_id, vectors, p.payload)
 
 
@@ -288,7 +293,8 @@ def _query_request(op: Query) -> qe.QueryRequest:
     if op.multivector is None:
         query = qe.Query.Nearest(op.dense.tolist(), using=DENSE)
     else:
-        query = qe.Query.Nearest(op.multivector.tolist(), using=MULTIVECTOR)
+        tokens = op.multivector.tolist()
+        query = qe.Query.Nearest(tokens, using=MULTIVECTOR)
         if op.prefetch_limit is not None:
             prefetches = [
                 qe.Prefetch(
@@ -297,6 +303,11 @@ def _query_request(op: Query) -> qe.QueryRequest:
                     filter=edge_filter,
                 )
             ]
+            if op.pooled_limit is not None:
+                pooled_stage = qe.Query.Nearest(tokens, using=POOLED)
+                prefetches = [
+                    qe.Prefetch(limit=op.pooled_limit, query=pooled_stage, prefetches=prefetches, filter=edge_filter)
+                ]
     return qe.QueryRequest(
         limit=op.limit,
         query=query,

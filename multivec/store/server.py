@@ -32,6 +32,7 @@ from multivec.store._flow import Flow, run_async, run_sync
 from multivec.store.backend import (
     DENSE,
     MULTIVECTOR,
+    POOLED,
     Backend,
     Clear,
     CollectionSpec,
@@ -243,9 +244,18 @@ class ServerBackend(Backend):
         else:
             kwargs.update(query=op.multivector, using=MULTIVECTOR)
             if op.prefetch_limit is not None:
-                kwargs["prefetch"] = models.Prefetch(
+                first = models.Prefetch(
                     query=cast(Any, op.dense), using=DENSE, limit=op.prefetch_limit, filter=op.filter
                 )
+                if op.pooled_limit is not None:
+                    first = models.Prefetch(
+                        prefetch=first,
+                        query=cast(Any, op.multivector),
+                        using=POOLED,
+                        limit=op.pooled_limit,
+                        filter=op.filter,
+                    )
+                kwargs["prefetch"] = first
         if op.exact and not self.local:  # local mode is always exact (and warns about search params)
             kwargs["search_params"] = models.SearchParams(exact=True)
         return kwargs
@@ -265,14 +275,16 @@ def _vectors_config(spec: CollectionSpec, metadata: dict[str, Any], on_disk: boo
         DENSE: models.VectorParams(size=spec.dim, distance=models.Distance.COSINE)
     }
     if spec.multi_vector:
-        config[MULTIVECTOR] = models.VectorParams(
-            size=spec.dim,
-            distance=models.Distance.DOT,
-            multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
-            hnsw_config=models.HnswConfigDiff(m=0),
-            datatype=_DATATYPE[metadata["datatype"]],
-            on_disk=on_disk,
-        )
+        names = [MULTIVECTOR, POOLED] if metadata.get("token_pooling") else [MULTIVECTOR]
+        for name in names:
+            config[name] = models.VectorParams(
+                size=spec.dim,
+                distance=models.Distance.DOT,
+                multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+                hnsw_config=models.HnswConfigDiff(m=0),
+                datatype=_DATATYPE[metadata["datatype"]],
+                on_disk=on_disk if name == MULTIVECTOR else None,
+            )
     return config
 
 
@@ -280,6 +292,8 @@ def _point(p: PointData) -> models.PointStruct:
     vectors: dict[str, Any] = {DENSE: p.dense.tolist()}
     if p.multivector is not None:
         vectors[MULTIVECTOR] = p.multivector.tolist()
+    if p.pooled_tokens is not None:
+        vectors[POOLED] = p.pooled_tokens.tolist()
     return models.PointStruct(id=p.point_id, vector=vectors, payload=p.payload)
 
 

@@ -10,7 +10,9 @@ Backends (chosen by the constructor arguments):
 
 Search is one Qdrant query: the pooled vector (mean of the L2-normalised token vectors, re-normalised) finds
 ``prefetch_limit`` candidates with HNSW, MaxSim over the token vectors reranks them (``exact=True`` runs MaxSim over
-every item). Scores: ``score`` is the raw MaxSim (sum over query tokens of the best cosine with any document token,
+every item). With ``token_pooling=g`` a middle stage sits between the two: MaxSim over the means of every ``g``
+consecutive token vectors keeps ``pooled_limit`` candidates for the full MaxSim (Qdrant's row pooling for ColPali
+pages with ``g=32``; several times less work per query on long multi-vectors). Scores: ``score`` is the raw MaxSim (sum over query tokens of the best cosine with any document token,
 so within ``±n_query_tokens``); ``relevance = (score / n_query_tokens + 1) / 2`` clipped to [0, 1]. Single-vector
 embedders (``is_multi_vector = False``, e.g. BiPali) get a dense-only cosine collection with the same API and
 ``relevance = (cosine + 1) / 2``.
@@ -43,7 +45,7 @@ from qdrant_client import models
 from multivec._progress import tqdm
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError, StoreError
-from multivec.scoring import normalize_rows, relevance
+from multivec.scoring import normalize_rows, pool_groups, relevance
 from multivec.store._flow import Flow, run_async, run_sync
 from multivec.store.backend import (
     DENSE,
@@ -83,6 +85,8 @@ __all__ = ["DEFAULT_MULTIVECTOR_DATATYPE", "DEFAULT_PREFETCH_LIMIT", "MultiVecto
 #: (benchmarks/store.py), recall@10 of two-stage against exact MaxSim is 0.94 at 50, 0.98 at 100, 0.99 at 200 and
 #: 0.999 at 400, while the rerank cost grows linearly: 100 clears the 0.95 target with margin at half the cost of 200.
 DEFAULT_PREFETCH_LIMIT = 100
+#: Candidates the pooled-token middle stage (``token_pooling``) passes on to the full MaxSim.
+DEFAULT_POOLED_LIMIT = 30
 #: Storage type of the token vectors. float16 gave the same top-10 as float32 but exact scans and reranks ran about
 #: 2x slower on the engine (conversion on the fly); it only saves RAM/disk (token vectors halved), so it is opt-in.
 DEFAULT_MULTIVECTOR_DATATYPE = "float32"
@@ -145,6 +149,11 @@ class MultiVectorStore:
             vectors with the same top-10, but MaxSim runs about 2x slower on it; see benchmarks/store.py.
         filterable_fields: ``{"metadata key": "keyword"|"integer"|"float"|"bool"|"text"|"datetime"}``: payload
             indexes for fast filtered search. Filters work on any metadata key without this.
+        token_pooling: ``None`` (default) or ``g`` >= 2: also store the means of every ``g`` consecutive token
+            vectors and search in three stages (pooled vector → pooled tokens → all tokens). ``32`` on ColPali
+            pages pools each patch row; see benchmarks/store.py for the latency and recall it buys. Fixed when the
+            collection is created (an existing collection keeps its own); needs a multi-vector embedder.
+        pooled_limit: candidates the pooled-token stage keeps for the full MaxSim (at least ``k``).
         write_batch_size: points per write request.
         show_progress: tqdm progress bars for embedding and writing.
         collection_options: backend options. Embedded: ``on_disk``, ``max_search_threads``, ``search_pool_core``,
@@ -176,6 +185,8 @@ class MultiVectorStore:
         prefetch_limit: int = DEFAULT_PREFETCH_LIMIT,
         multivector_datatype: str = DEFAULT_MULTIVECTOR_DATATYPE,
         filterable_fields: dict[str, str] | None = None,
+        token_pooling: int | None = None,
+        pooled_limit: int = DEFAULT_POOLED_LIMIT,
         write_batch_size: int = 64,
         show_progress: bool = False,
         **collection_options: Any,
@@ -196,6 +207,13 @@ class MultiVectorStore:
         self.embedding = embedding
         self.collection_name = collection_name
         self.prefetch_limit = _positive_int(prefetch_limit, "prefetch_limit")
+        self.pooled_limit = _positive_int(pooled_limit, "pooled_limit")
+        if token_pooling is not None and (
+            _positive_int(token_pooling, "token_pooling") < 2 or not embedding.is_multi_vector
+        ):
+            raise ConfigurationError(
+                f"token_pooling must be None or an int >= 2 with a multi-vector embedder, got {token_pooling!r}"
+            )
         self.write_batch_size = _positive_int(write_batch_size, "write_batch_size")
         self.show_progress = bool(show_progress)
         self.is_multi_vector = bool(embedding.is_multi_vector)
@@ -208,6 +226,7 @@ class MultiVectorStore:
             datatype=multivector_datatype,
             filterable_fields=dict(filterable_fields or {}),
             options=dict(collection_options),
+            token_pooling=token_pooling,
         )
         check_spec(spec)
         self._backend: Backend
@@ -240,6 +259,12 @@ class MultiVectorStore:
     def stored_model_name(self) -> str | None:
         """The embedder model name recorded when the collection was created."""
         return self._backend.metadata.get("model_name")
+
+    @property
+    def token_pooling(self) -> int | None:
+        """Group size of the pooled-token middle stage of this collection, or ``None`` (fixed at creation)."""
+        value = self._backend.metadata.get("token_pooling")
+        return int(value) if value else None
 
     @property
     def multivector_datatype(self) -> str:
@@ -280,7 +305,9 @@ class MultiVectorStore:
         pooled = normalize_rows(tokens.mean(axis=0))
         if not np.any(pooled):  # the token vectors cancel out; any token is a usable first-stage key
             pooled = tokens[0]
-        return PointData(point_id(item_id), pooled, tokens, payload)
+        groups = self.token_pooling
+        pooled_tokens = pool_groups(tokens, groups) if groups else None
+        return PointData(point_id(item_id), pooled, tokens, payload, pooled_tokens)
 
     def _write_flow(self, vectors: Sequence[Any], rows: list[dict[str, Any]], ids: list[str], name: str) -> Flow[Any]:
         arrays = check_vectors(vectors, self.dim, self.is_multi_vector, name)
@@ -525,15 +552,17 @@ class MultiVectorStore:
         if self.is_multi_vector:
             n_query_tokens = int(vectors.shape[0])
             pooled = normalize_rows(vectors.mean(axis=0))
+            pooled_limit = max(self.pooled_limit, k) if self.token_pooling and not exact else None
             op = Query(
                 dense=pooled if np.any(pooled) else vectors[0],
                 multivector=vectors,
                 limit=k,
-                prefetch_limit=None if exact else max(limit, k),
+                prefetch_limit=None if exact else max(limit, k, pooled_limit or 0),
                 filter=compiled,
                 score_threshold=score_threshold,
                 exact=exact,
                 with_dense=with_dense,
+                pooled_limit=pooled_limit,
             )
         else:
             n_query_tokens = 1

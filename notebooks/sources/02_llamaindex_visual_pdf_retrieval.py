@@ -1,6 +1,6 @@
 """Builds notebooks/02_llamaindex_visual_pdf_retrieval.ipynb from the cells below and executes it in place.
 
-Usage, from the repository root: ``python notebooks/_build/02_llamaindex_visual_pdf_retrieval.py`` (``--no-run``
+Usage, from the repository root: ``python notebooks/sources/02_llamaindex_visual_pdf_retrieval.py`` (``--no-run``
 writes the cells without outputs). Outputs are committed, so re-run this after editing a cell.
 """
 

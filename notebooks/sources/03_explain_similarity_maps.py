@@ -3,7 +3,7 @@
 Then execute it in place (outputs are committed):
 
 ```
-python notebooks/_build/03_explain_similarity_maps.py
+python notebooks/sources/03_explain_similarity_maps.py
 jupyter execute --inplace notebooks/03_explain_similarity_maps.ipynb
 ```
 """
