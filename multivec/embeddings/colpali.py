@@ -19,14 +19,18 @@ batch it was embedded in. The model is loaded once, at construction, on ``device
 ``torch_dtype`` (auto: bfloat16 on cuda, float32 elsewhere), and run under ``torch.inference_mode()`` in chunks of
 ``batch_size``; forward passes are serialised per instance (the async methods run them on one worker thread).
 
-Example (needs ``pip install "multivec[local]"`` and the model weights)::
+Example (needs ``pip install "multivec[local]"``; a tiny random ColQwen2 stands in for the real weights, which
+would be ``ColPaliEmbeddings("vidore/colqwen2-v1.0")``: 128-d vectors, about 700 per page)::
 
+    >>> import tempfile
+    >>> from PIL import Image
     >>> from multivec.embeddings import ColPaliEmbeddings
-    >>> emb = ColPaliEmbeddings("vidore/colqwen2-v1.0", device="cpu")  # doctest: +SKIP
-    >>> emb.embed_query("what is late interaction?").shape  # doctest: +SKIP
-    (24, 128)
-    >>> emb.embed_image("page.png").shape[1]  # doctest: +SKIP
-    128
+    >>> from multivec.testing.tiny_models import build_tiny_colqwen2
+    >>> emb = ColPaliEmbeddings(build_tiny_colqwen2(tempfile.mkdtemp()), device="cpu")
+    >>> emb.embed_query("what is late interaction?").shape[1] == emb.dim
+    True
+    >>> emb.embed_image(Image.new("RGB", (120, 90), "white")).shape[1] == emb.dim
+    True
 """
 
 from __future__ import annotations
@@ -301,9 +305,13 @@ class ColPaliEmbeddings(_ColEngineEmbeddings):
     Raises :class:`~multivec.errors.ModelLoadError` when the model cannot be found or loaded (e.g. offline with no
     local copy) and :class:`~multivec.errors.MissingDependencyError` without the ``local`` extra.
 
-    >>> emb = ColPaliEmbeddings("path/to/colqwen2", device="cpu")  # doctest: +SKIP
-    >>> [v.shape[1] for v in emb.embed_images(["page1.png", "page2.png"])]  # doctest: +SKIP
-    [128, 128]
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> from multivec.testing.tiny_models import build_tiny_colpali
+    >>> emb = ColPaliEmbeddings(build_tiny_colpali(tempfile.mkdtemp()), device="cpu")  # or "vidore/colpali-v1.3"
+    >>> pages = [Image.new("RGB", (64, 80), "white"), Image.new("RGB", (80, 64), "gray")]
+    >>> [v.shape[1] == emb.dim for v in emb.embed_images(pages)]
+    [True, True]
     """
 
     def __init__(self, model_name: str | os.PathLike[str] = "vidore/colpali-v1.3", **options: Any) -> None:
@@ -316,11 +324,16 @@ class ColPaliEmbeddings(_ColEngineEmbeddings):
     # -- layout (for explanations) -------------------------------------------------------------------------------
 
     def query_tokens(self, query: str) -> list[str] | None:
-        """The tokenizer's token strings, one per row of ``embed_query(query)`` (prefix and augmentation included)."""
+        """The tokens as text, one per row of ``embed_query(query)`` (prefix and augmentation included).
+
+        Word-boundary markers of the tokenizer (``Ġ``, ``▁``) are dropped; a token that is only such a marker keeps it.
+        """
         super().query_tokens(query)
         batch = self._processor.process_queries([query])
         ids = batch["input_ids"][0][batch["attention_mask"][0].bool()]
-        return [str(t) for t in self._processor.tokenizer.convert_ids_to_tokens(ids.tolist())]
+        tokenizer = self._processor.tokenizer
+        tokens = tokenizer.convert_ids_to_tokens(ids.tolist())
+        return [tokenizer.convert_tokens_to_string([t]).strip() or str(t) for t in tokens]
 
     def _image_token_id(self) -> int:
         token_id = getattr(self._processor, "image_token_id", None)
@@ -336,10 +349,15 @@ class ColPaliEmbeddings(_ColEngineEmbeddings):
         dynamic grid from the processor's ``image_grid_thw`` divided by the merge size, at the image-pad tokens.
         Raises :class:`~multivec.errors.EmbeddingError` for layouts it cannot tell (tiled images, Idefics3).
 
-        >>> emb = ColPaliEmbeddings("vidore/colqwen2-v1.0", device="cpu")  # doctest: +SKIP
-        >>> grid = emb.image_patch_grid("page.png")  # doctest: +SKIP
-        >>> (grid.rows, grid.cols)  # doctest: +SKIP
-        (40, 31)
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> from multivec.testing.tiny_models import build_tiny_colqwen2
+        >>> emb = ColPaliEmbeddings(build_tiny_colqwen2(tempfile.mkdtemp()), device="cpu")  # or a real ColQwen2
+        >>> portrait, landscape = Image.new("RGB", (60, 120)), Image.new("RGB", (120, 60))
+        >>> emb.image_patch_grid(portrait).rows > emb.image_patch_grid(portrait).cols  # ColQwen2 follows the page
+        True
+        >>> emb.image_patch_grid(landscape).rows < emb.image_patch_grid(landscape).cols
+        True
         """
         decoded = self.load_images([image])[0]
         batch = self._processor.process_images([decoded])
@@ -367,8 +385,10 @@ class BiPaliEmbeddings(_ColEngineEmbeddings):
     Every embedding is one L2-normalised vector of shape ``(dim,)`` (``is_multi_vector`` is ``False``). Options,
     loading and errors are those of :class:`ColPaliEmbeddings`; the default model is ``vidore/bipali``.
 
-    >>> emb = BiPaliEmbeddings("path/to/bipali", device="cpu")  # doctest: +SKIP
-    >>> emb.embed_query("a query").ndim  # doctest: +SKIP
+    >>> import tempfile
+    >>> from multivec.testing.tiny_models import build_tiny_bipali
+    >>> emb = BiPaliEmbeddings(build_tiny_bipali(tempfile.mkdtemp()), device="cpu")  # or "vidore/bipali"
+    >>> emb.embed_query("a query").ndim
     1
     """
 

@@ -20,6 +20,10 @@ The dict language (keys are user metadata keys; dotted keys reach nested objects
 ``{"$not": f}``                     the sub-filter does not match
 ==================================  ==========================================================================
 
+Four reserved keys address the record itself instead of user metadata, with the same operators: ``"$id"`` (your
+id; ``{"$id": {"$in": ["a", "b"]}}``), ``"$modality"`` (``"text"`` or ``"image"``), ``"$source"`` (file path/URI)
+and ``"$page"`` (PDF page number).
+
 Several keys in one dict, or several operators for one key, are ANDed. A key that no record has is not an error:
 positive conditions on it match nothing, ``$ne``/``$nin``/``$not`` match everything. Fields need not be declared in
 ``filterable_fields``; declaring them only adds a payload index (faster filtered search on the edge backend and on
@@ -29,6 +33,8 @@ servers). Unknown operators, empty lists and values of the wrong type raise
 >>> f = to_qdrant_filter({"genre": "fruit", "year": {"$gte": 2000}})
 >>> [c.key for c in f.must]
 ['metadata.genre', 'metadata.year']
+>>> [c.key for c in to_qdrant_filter({"$id": {"$in": ["a", 7]}, "$modality": "image"}).must]
+['id', 'modality']
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ METADATA_PREFIX = "metadata."
 _RANGE_OPS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 _FIELD_OPS = {"$eq", "$ne", "$in", "$nin", "$text", *_RANGE_OPS}
 _LOGICAL_OPS = {"$and", "$or", "$not"}
+_MODALITIES = ("text", "image")
+#: Reserved keys for the record's own fields, and their payload keys.
+RECORD_FIELDS = {"$id": "id", "$modality": "modality", "$source": "source", "$page": "page"}
 
 Condition = Any  # a models.Filter or models.FieldCondition
 
@@ -79,16 +88,37 @@ def _compile(node: Any, where: str) -> Condition:
 def _compile_entry(key: Any, value: Any, where: str) -> Condition:
     if not isinstance(key, str) or not key:
         raise InvalidInputError(f"{where}: filter keys must be non-empty strings")
+    if key in RECORD_FIELDS:
+        if key == "$id":  # ids are stored as strings; int ids match their str
+            value = _ids_as_strings(value)
+        if key == "$modality" and isinstance(value, str) and value not in _MODALITIES:
+            raise InvalidInputError(f"{where}: a record's modality is 'text' or 'image', got {value!r}")
+        return _compile_field(RECORD_FIELDS[key], value, where)
     if key.startswith("$"):
         if key not in _LOGICAL_OPS:
-            raise InvalidInputError(f"{where}: unknown operator {key!r}; use one of $and, $or, $not at this level")
+            raise InvalidInputError(
+                f"{where}: unknown operator {key!r}; use one of $and, $or, $not (or a record field: "
+                f"{', '.join(RECORD_FIELDS)}) at this level"
+            )
         if key == "$not":
             return models.Filter(must_not=[_compile(value, where)])
         if not isinstance(value, list | tuple) or not value:
             raise InvalidInputError(f"{where}: {key} takes a non-empty list of filters")
         subs = [_compile(sub, f"{where}[{i}]") for i, sub in enumerate(value)]
         return models.Filter(must=subs) if key == "$and" else models.Filter(should=subs)
-    path = METADATA_PREFIX + key
+    return _compile_field(METADATA_PREFIX + key, value, where)
+
+
+def _ids_as_strings(value: Any) -> Any:
+    def text(v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    if isinstance(value, dict):
+        return {op: [text(v) for v in arg] if isinstance(arg, list | tuple) else text(arg) for op, arg in value.items()}
+    return text(value)
+
+
+def _compile_field(path: str, value: Any, where: str) -> Condition:
     if isinstance(value, dict):
         if not value:
             raise InvalidInputError(f"{where}: empty operator dict; use e.g. {{'$eq': value}}")

@@ -315,3 +315,19 @@ def test_document_nodes_keep_their_type(store: QdrantMultiVectorStore) -> None:
     [node] = store.get_nodes(["doc"])
     assert type(node).__name__ in ("Document", "TextNode")
     assert node.get_content() == "a whole document"
+
+
+async def test_pdfs_become_page_image_nodes(store: QdrantMultiVectorStore, tmp_path: Path) -> None:
+    from llama_index.core.schema import ImageNode
+
+    from multivec.pdf import write_text_pdf
+
+    pdf = write_text_pdf(tmp_path / "wings.pdf", ["Wing flutter", "Shock waves"])
+    ids = store.add_pdfs([pdf], dpi=40, metadatas=[{"topic": "aero"}])
+    pages = store.get_nodes(ids)
+    assert [type(n) for n in pages] == [ImageNode, ImageNode]
+    assert [(n.metadata["file_path"], n.metadata["page_label"]) for n in pages] == [(str(pdf), "1"), (str(pdf), "2")]
+    assert [n.metadata["page_text"].strip() for n in pages] == ["Wing flutter", "Shock waves"]
+    assert all(n.metadata["topic"] == "aero" for n in pages)
+    assert await store.aadd_pdfs([str(pdf)], dpi=40) == ids  # same file: same page ids, replaced
+    assert len(store.get_nodes()) == 2

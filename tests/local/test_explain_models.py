@@ -62,6 +62,12 @@ def test_heatmaps_match_the_patch_grid_and_png_is_written(model: str, request: p
     assert ex.combined_heatmap(grid).shape == (grid.rows, grid.cols)
     assert ex.score == pytest.approx(maxsim(query, emb.embed_image(page)), abs=1e-4)
     assert ex.query_tokens is not None and len(ex.query_tokens) == len(query)
+    markers = ("Ġ", "▁")  # byte-level BPE (Qwen2) and SentencePiece (PaliGemma) word-boundary markers
+    assert not any(t.startswith(markers) and t.strip("".join(markers)) for t in ex.query_tokens), ex.query_tokens
+    raw = emb._processor.tokenizer.convert_ids_to_tokens(
+        emb._processor.process_queries(["where is the chart?"])["input_ids"][0]
+    )
+    assert any(str(t).startswith(markers) for t in raw)  # the tokenizer does mark words, so the cleanup is tested
     out = tmp_path / f"{model}.png"
     plot_heatmaps(ex, page, grid, out)
     with Image.open(out) as image:

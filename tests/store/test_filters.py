@@ -173,3 +173,32 @@ def test_compiled_form_is_a_qdrant_filter() -> None:
     assert to_qdrant_filter({}) is None and to_qdrant_filter(None) is None
     raw = models.Filter(must=[])
     assert to_qdrant_filter(raw) is raw
+
+
+def test_record_fields_are_reserved_keys(make_store: StoreFactory) -> None:
+    from PIL import Image
+
+    store = make_store()
+    store.add_texts(["red apples", "blue cars"], metadatas=[{"genre": "fruit"}, {"genre": "auto"}], ids=["a", 7])
+    page = Image.new("RGB", (32, 32), "white")
+    store.add_images([page, page], ids=["p1", "p2"], sources=["memo.pdf", "memo.pdf"], pages=[1, 2])
+
+    def ids(flt: dict[str, object]) -> set[str]:
+        return {r.id for r in store.scroll(filter=flt)}
+
+    assert ids({"$id": "a"}) == {"a"}
+    assert ids({"$id": 7}) == ids({"$id": "7"}) == {"7"}
+    assert ids({"$id": {"$in": [7, "p2", "missing"]}}) == {"7", "p2"}
+    assert ids({"$id": {"$nin": ["a", "p1"]}}) == {"7", "p2"}
+    assert ids({"$modality": "image"}) == {"p1", "p2"}
+    assert ids({"$modality": "text", "genre": "fruit"}) == {"a"}
+    assert ids({"$source": "memo.pdf", "$page": {"$gte": 2}}) == {"p2"}
+    assert ids({"$or": [{"$id": "a"}, {"$page": 1}]}) == {"a", "p1"}
+    assert {h.id for h in store.search("red apples", k=4, filter={"$modality": "text"})} == {"a", "7"}
+    assert store.count({"$modality": "image"}) == 2
+    store.delete(filter={"$id": {"$in": ["p1", "7"]}})
+    assert ids({}) == {"a", "p2"}
+    with pytest.raises(InvalidInputError, match="'text' or 'image'"):
+        store.count({"$modality": "video"})
+    with pytest.raises(InvalidInputError, match=r"record field: \$id"):
+        store.count({"$ids": ["a"]})

@@ -217,6 +217,13 @@ def test_heatmap_png(fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path
     assert titles[0].startswith("all tokens") and [t.split(" ")[0] for t in titles[1:]] == ["red", "apples", "green"]
     with pytest.raises(InvalidInputError, match="alpha"):
         plot_heatmaps(ex, page, fake.image_patch_grid(page), alpha=2)
+    assert all(" → patch r" in t for t in titles[1:])  # the fake's every row is a patch: its (row, column)
+    picked = [ax.get_title() for ax in plot_heatmaps(ex, page, fake.image_patch_grid(page), tokens=[2]).axes]
+    assert [t.split(" ")[0] for t in picked if t][:2] == ["all", "green"] and not any(
+        t.startswith("red") for t in picked
+    )
+    with pytest.raises(InvalidInputError, match="query token indices"):
+        plot_heatmaps(ex, page, fake.image_patch_grid(page), tokens=[3])
 
 
 def test_token_table_png(fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path) -> None:
