@@ -1,7 +1,7 @@
 """Benchmark of the Infinity client: per-request overhead, base64 decode throughput, async concurrency.
 
 Starts a real Infinity server itself (the test helper in ``tests/support/infinity_server.py``, tiny offline models
-from ``tests/support/tiny_models.py``), then measures:
+from ``multivec/testing/tiny_models.py``), then measures:
 
 1. **per-request client overhead**: median latency of ``InfinityEmbeddings.embed_query`` / ``embed_image`` minus
    that of a raw ``httpx`` POST of the same body (with a minimal decode) on the same server;
@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
 
 from multivec.embeddings import _infinity_protocol as proto  # noqa: E402
 from multivec.embeddings.infinity import InfinityEmbeddings  # noqa: E402
-from tests.support import tiny_models  # noqa: E402
+from multivec.testing import tiny_models  # noqa: E402
 from tests.support.infinity_server import InfinityServer, infinity_venv  # noqa: E402
 
 Row = tuple[str, str, str]

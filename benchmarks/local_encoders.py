@@ -1,6 +1,6 @@
 """Throughput of the local embedders on CPU: texts/s and images/s at forward batch sizes 1, 8 and 32.
 
-ColPali-family rows use the tiny random checkpoints of ``tests/support/tiny_models.py`` (they measure the
+ColPali-family rows use the tiny random checkpoints of ``multivec/testing/tiny_models.py`` (they measure the
 pipeline's overhead: processor, padding removal, conversion, not a real model's compute); the ColBERT row uses the
 offline all-MiniLM-L6-v2 (a real 22M-parameter encoder).
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PIL import Image
 
 from multivec.embeddings import BiPaliEmbeddings, ColBERTEmbeddings, ColPaliEmbeddings
-from tests.support import tiny_models
+from multivec.testing import tiny_models
 from tests.support.cranfield import load_cranfield
 
 BATCH_SIZES = (1, 8, 32)

@@ -133,7 +133,7 @@ def _minilm_tokens(texts: list[str], max_tokens: int) -> list[np.ndarray]:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from tests.support.tiny_models import minilm_dir
+    from multivec.testing.tiny_models import minilm_dir
 
     torch.set_num_threads(1)
     path = minilm_dir()

@@ -20,7 +20,7 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _built(builder_name: str, sub: str) -> Callable[[Path], Path]:
     def build(models_root: Path) -> Path:
-        from tests.support import tiny_models
+        from multivec.testing import tiny_models
 
         return getattr(tiny_models, builder_name)(models_root / sub)
 
@@ -49,6 +49,6 @@ def minilm_colbert_dir(models_root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
-    from tests.support import tiny_models
+    from multivec.testing import tiny_models
 
     return tiny_models.minilm_dir()

@@ -1,20 +1,10 @@
-"""Builds notebooks/01_langchain_colbert_rag.ipynb; ``--execute`` also runs it in place (outputs included).
-
-    python notebooks/sources/01_langchain_colbert_rag.py [--execute]
-
-``--execute`` runs the notebook with nbclient in the current interpreter's ``python3`` kernel, from notebooks/ (the
-notebook finds the Cranfield collection relative to its working directory), as nbmake does in CI.
+"""Source of notebooks/01_langchain_colbert_rag.ipynb: ``python notebooks/sources/01_langchain_colbert_rag.py`` rebuilds and re-executes it
+(``--no-run``: cells only). See ``_notebook.py``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "01_langchain_colbert_rag.ipynb"
+from _notebook import main
 
 CELLS: list[tuple[str, str]] = [
     (
@@ -326,31 +316,5 @@ vectorstore.close()  # removes the temporary store""",
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    notebook = new_notebook()
-    notebook.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
-    for number, cell in enumerate(notebook.cells):
-        cell.id = f"cell-{number:02d}"  # stable ids: rebuilding does not churn the diff
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    notebook.metadata["language_info"] = {"name": "python"}
-    return notebook
-
-
-def execute(notebook: nbformat.NotebookNode) -> None:
-    from nbclient import NotebookClient
-
-    NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        record_timing=False,  # no per-cell timestamps in the committed notebook
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    ).execute()
-
-
 if __name__ == "__main__":
-    notebook = build()
-    if "--execute" in sys.argv[1:]:
-        execute(notebook)
-    nbformat.write(notebook, NOTEBOOK)
-    print(f"wrote {NOTEBOOK}")
+    main(CELLS, "01_langchain_colbert_rag.ipynb")

@@ -1,19 +1,10 @@
-"""Builds notebooks/02_llamaindex_visual_pdf_retrieval.ipynb from the cells below and executes it in place.
-
-Usage, from the repository root: ``python notebooks/sources/02_llamaindex_visual_pdf_retrieval.py`` (``--no-run``
-writes the cells without outputs). Outputs are committed, so re-run this after editing a cell.
+"""Source of notebooks/02_llamaindex_visual_pdf_retrieval.ipynb: ``python notebooks/sources/02_llamaindex_visual_pdf_retrieval.py`` rebuilds and re-executes it
+(``--no-run``: cells only). See ``_notebook.py``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "02_llamaindex_visual_pdf_retrieval.ipynb"
+from _notebook import main
 
 CELLS: list[tuple[str, str]] = [
     (
@@ -379,29 +370,5 @@ store.close()  # releases the embedded store's directory lock""",
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    notebook = new_notebook()
-    notebook.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    notebook.metadata["language_info"] = {"name": "python"}
-    return notebook
-
-
-def execute(notebook: nbformat.NotebookNode) -> None:
-    """Run every cell in a fresh kernel with the notebook's folder as working directory (as nbmake does)."""
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        record_timing=False,
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    )
-    client.execute()
-
-
 if __name__ == "__main__":
-    notebook = build()
-    if "--no-run" not in sys.argv:
-        execute(notebook)
-    nbformat.write(notebook, NOTEBOOK)
-    print(f"wrote {NOTEBOOK}")
+    main(CELLS, "02_llamaindex_visual_pdf_retrieval.ipynb")

@@ -1,21 +1,10 @@
-"""Builds notebooks/03_explain_similarity_maps.ipynb (cells only, no outputs).
-
-Then execute it in place (outputs are committed):
-
-```
-python notebooks/sources/03_explain_similarity_maps.py
-jupyter execute --inplace notebooks/03_explain_similarity_maps.ipynb
-```
+"""Source of notebooks/03_explain_similarity_maps.ipynb: ``python notebooks/sources/03_explain_similarity_maps.py`` rebuilds and re-executes it
+(``--no-run``: cells only). See ``_notebook.py``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "03_explain_similarity_maps.ipynb"
+from _notebook import main
 
 CELLS: list[tuple[str, str]] = [
     (
@@ -455,14 +444,5 @@ plt.close("all")""",
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    notebook = new_notebook()
-    notebook.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
-    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    notebook.metadata["language_info"] = {"name": "python"}
-    return notebook
-
-
 if __name__ == "__main__":
-    nbformat.write(build(), NOTEBOOK)
-    print(f"wrote {NOTEBOOK}")
+    main(CELLS, "03_explain_similarity_maps.ipynb")

@@ -18,7 +18,7 @@ from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
 @cache
 def _colbert() -> Any:
     from multivec.embeddings import ColBERTEmbeddings
-    from tests.support.tiny_models import minilm_dir
+    from multivec.testing.tiny_models import minilm_dir
 
     return ColBERTEmbeddings(str(minilm_dir()))
 

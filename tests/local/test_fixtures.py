@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from multivec.testing.tiny_models import build_tiny_colpali
 from tests.support.cranfield import cranfield_subset, load_cranfield
-from tests.support.tiny_models import build_tiny_colpali
 
 
 @pytest.mark.parametrize(
