@@ -28,18 +28,17 @@ from pydantic import ConfigDict, Field
 from langchain_multivec.embeddings import MultiVectorEmbeddings, as_core_embedder
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import InvalidInputError
-from multivec.pdf import DEFAULT_DPI
 from multivec.rerank import Modality, RerankResult, arerank, rerank
-from multivec.source_images import source_image
+from multivec.source_images import page_dpi, source_image
 from multivec.types import ImageInput
 
 __all__ = ["MaxSimReranker"]
 
 
-def _candidates(documents: Sequence[Document], pdf_dpi: float) -> tuple[list[str | ImageInput], list[Modality]]:
+def _candidates(documents: Sequence[Document], pdf_dpi: float | None) -> tuple[list[str | ImageInput], list[Modality]]:
     """What to embed for each document: its text, or for image documents (``metadata["modality"] == "image"``,
     as returned by :class:`~langchain_multivec.QdrantMultiVectorStore`) the image at ``metadata["source"]`` (for a
-    PDF, page ``metadata["page"]`` rendered at ``pdf_dpi``)."""
+    PDF, page ``metadata["page"]`` rendered at ``pdf_dpi`` or the page's own ``page_dpi``)."""
     inputs: list[str | ImageInput] = []
     modalities: list[Modality] = []
     for i, doc in enumerate(documents):
@@ -50,7 +49,7 @@ def _candidates(documents: Sequence[Document], pdf_dpi: float) -> tuple[list[str
                     f"documents[{i}] is an image document without metadata['source']; set it to the image's path",
                     index=i,
                 )
-            inputs.append(source_image(source, doc.metadata.get("page"), dpi=pdf_dpi))
+            inputs.append(source_image(source, doc.metadata.get("page"), dpi=page_dpi(doc.metadata, pdf_dpi)))
             modalities.append("image")
         else:
             inputs.append(doc.page_content)
@@ -75,8 +74,9 @@ class MaxSimReranker(BaseDocumentCompressor):
         embedding: a :class:`~langchain_multivec.MultiVectorEmbeddings` or a core multivec embedder.
         top_n: how many documents to keep (``None``: keep all, reordered). Default 3, like LangChain's other
             rerankers.
-        pdf_dpi: resolution at which PDF pages are rendered for scoring; use the one they were indexed with
-            (``add_pdfs(dpi=...)``, default :data:`multivec.pdf.DEFAULT_DPI`) to score them as the store does.
+        pdf_dpi: resolution at which PDF pages are rendered for scoring. ``None`` (default): the one each page was
+            indexed with (``metadata["page_dpi"]``, set by ``add_pdfs``), so pages score as they do in the store;
+            :data:`multivec.pdf.DEFAULT_DPI` for pages without it.
         show_progress: progress bar while embedding the candidates.
 
     Returned documents are copies (the inputs are not modified) with ``metadata["relevance_score"]`` (MaxSim mapped
@@ -99,7 +99,7 @@ class MaxSimReranker(BaseDocumentCompressor):
 
     embedding: MultiVectorBaseEmbedding
     top_n: int | None = Field(default=3, ge=1)
-    pdf_dpi: float = Field(default=DEFAULT_DPI, gt=0)
+    pdf_dpi: float | None = Field(default=None, gt=0)
     show_progress: bool = False
 
     def __init__(self, **data: Any) -> None:

@@ -322,13 +322,14 @@ class QdrantMultiVectorStore(VectorStore):
 
     # -- explaining -----------------------------------------------------------------------------------------------
 
-    def explain(self, query: str | np.ndarray, document: Document | str, *, dpi: float = DEFAULT_DPI) -> Explanation:
+    def explain(self, query: str | np.ndarray, document: Document | str, *, dpi: float | None = None) -> Explanation:
         """Why ``document`` matched ``query``: the MaxSim score broken down by query token.
 
         ``document`` is a ``Document`` this store returned (search, ``get_by_ids``; its ``id`` names the record) or
         that id. The :class:`~multivec.explain.Explanation` gives ``.table()`` (each query token, the document token
         it matched, its share of the score) and ``.plot()``: similarity maps over the page for image documents whose
-        model knows its patch layout (pages are re-rendered from ``metadata["source"]``/``["page"]`` at ``dpi``),
+        model knows its patch layout (pages are re-rendered from ``metadata["source"]``/``["page"]`` at ``dpi``, by
+        default the one they were indexed with),
         token contributions otherwise. Its ``score`` is this document's ``similarity_search_with_score`` score.
 
         >>> from langchain_multivec import MultiVectorEmbeddings, QdrantMultiVectorStore
@@ -341,7 +342,7 @@ class QdrantMultiVectorStore(VectorStore):
         return explain_record(self.store, query, _document_id(document), dpi=dpi)
 
     async def aexplain(
-        self, query: str | np.ndarray, document: Document | str, *, dpi: float = DEFAULT_DPI
+        self, query: str | np.ndarray, document: Document | str, *, dpi: float | None = None
     ) -> Explanation:
         """Async twin of :meth:`explain`."""
         return await aexplain_record(self.store, query, _document_id(document), dpi=dpi)

@@ -401,14 +401,15 @@ class QdrantMultiVectorStore(BasePydanticVectorStore):
     # -- explain ------------------------------------------------------------------------------------------------
 
     def explain(
-        self, query: str | np.ndarray, node: BaseNode | NodeWithScore | str, *, dpi: float = DEFAULT_DPI
+        self, query: str | np.ndarray, node: BaseNode | NodeWithScore | str, *, dpi: float | None = None
     ) -> Explanation:
         """Why ``node`` matched ``query``: the MaxSim score broken down by query token.
 
         ``node`` is a node (or ``NodeWithScore``) this store returned, or its ``node_id``. The
         :class:`~multivec.explain.Explanation` gives ``.table()`` (each query token, the document token it matched,
         its share of the score) and ``.plot()``: similarity maps over the page for image nodes whose model knows its
-        patch layout (pages re-rendered from the stored source at ``dpi``), token contributions otherwise.
+        patch layout (pages re-rendered from the stored source at ``dpi``, by default the one they were indexed with),
+        token contributions otherwise.
 
         >>> from llama_index.core.schema import TextNode
         >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
@@ -421,7 +422,7 @@ class QdrantMultiVectorStore(BasePydanticVectorStore):
         return explain_record(self._store, query, _node_id(node), dpi=dpi)
 
     async def aexplain(
-        self, query: str | np.ndarray, node: BaseNode | NodeWithScore | str, *, dpi: float = DEFAULT_DPI
+        self, query: str | np.ndarray, node: BaseNode | NodeWithScore | str, *, dpi: float | None = None
     ) -> Explanation:
         """Async twin of :meth:`explain`."""
         return await aexplain_record(self._store, query, _node_id(node), dpi=dpi)

@@ -44,7 +44,6 @@ from PIL import Image
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import DimensionMismatchError, InvalidInputError, MultivecError
 from multivec.patch_grid import PatchGrid
-from multivec.pdf import DEFAULT_DPI
 from multivec.scoring import normalize_rows, relevance
 from multivec.types import ImageInput
 
@@ -299,10 +298,10 @@ def _found(store: MultiVectorStore, found: list[Any], record_id: str | int) -> A
     return found[0]
 
 
-def _page_image(store: MultiVectorStore, record: Record, n_rows: int, dpi: float) -> dict[str, Any]:
+def _page_image(store: MultiVectorStore, record: Record, n_rows: int, dpi: float | None) -> dict[str, Any]:
     """``image``/``grid``/``image_note`` for an image record: its page re-rendered from ``source`` and the
     embedder's patch layout for it, or why they could not be had (the numbers stand without them)."""
-    from multivec.source_images import source_image
+    from multivec.source_images import page_dpi, source_image
 
     if record.modality != "image":
         return {}
@@ -311,6 +310,7 @@ def _page_image(store: MultiVectorStore, record: Record, n_rows: int, dpi: float
         return {"image_note": f"{embedding!r} embeds text only, so it has no patch layout to map"}
     if not record.source:
         return {"image_note": "the record has no source to re-open the image from"}
+    dpi = page_dpi(record.metadata, dpi)
     try:
         image = embedding.load_images([source_image(record.source, record.page, dpi=dpi)])[0]
         grid = embedding.image_patch_grid(image)
@@ -328,7 +328,7 @@ def _page_image(store: MultiVectorStore, record: Record, n_rows: int, dpi: float
 
 
 def _with_record(
-    store: MultiVectorStore, explanation: Explanation, record: Record, n_rows: int, dpi: float
+    store: MultiVectorStore, explanation: Explanation, record: Record, n_rows: int, dpi: float | None
 ) -> Explanation:
     document_tokens = explanation.document_tokens
     if record.modality == "text" and record.content:
@@ -339,13 +339,14 @@ def _with_record(
 
 
 def explain_record(
-    store: MultiVectorStore, query: QueryInput, record_id: str | int, *, dpi: float = DEFAULT_DPI
+    store: MultiVectorStore, query: QueryInput, record_id: str | int, *, dpi: float | None = None
 ) -> Explanation:
     """:func:`explain` ``query`` against the stored vectors of record ``record_id`` (embedded with the store's embedder).
 
     ``score`` equals the raw MaxSim the store reports for that record (``store.search(..., exact=True)``). The
-    result carries the record; for image records also the page (re-rendered from ``source`` at ``dpi``: use the
-    resolution the pages were indexed with) and its patch grid, so :meth:`Explanation.plot` maps it on the page.
+    result carries the record; for image records also the page (re-rendered from ``source`` at ``dpi``, by default
+    the resolution ``add_pdfs`` recorded for it) and its patch grid, so :meth:`Explanation.plot` maps it on the
+    page.
 
     >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
     >>> from multivec.store import MultiVectorStore
@@ -362,7 +363,7 @@ def explain_record(
 
 
 async def aexplain_record(
-    store: MultiVectorStore, query: QueryInput, record_id: str | int, *, dpi: float = DEFAULT_DPI
+    store: MultiVectorStore, query: QueryInput, record_id: str | int, *, dpi: float | None = None
 ) -> Explanation:
     """Async twin of :func:`explain_record` (embedding and page rendering run off the event loop)."""
     _check_store(store)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DPI",
+    "PAGE_DPI_KEY",
     "DocumentInput",
     "PdfPage",
     "aadd_documents",
@@ -57,6 +58,8 @@ __all__ = [
     "write_text_pdf",
 ]
 
+#: Metadata key of a rendered page's resolution (``add_pdfs`` sets it on image pages).
+PAGE_DPI_KEY = "page_dpi"
 #: Default rendering resolution. ColPali-family processors downscale pages to about 448-900 px, so 150 dpi
 #: (1275 x 1650 px for US Letter) keeps small print legible without wasting memory.
 DEFAULT_DPI = 150
@@ -257,7 +260,7 @@ def pdf_documents(
     """The pages of one PDF as :class:`DocumentInput` objects, ids content-derived (:func:`page_id`).
 
     ``with_images=True``: each page rendered at ``dpi`` (``modality="image"``, ``content`` = ``source``, the text
-    layer in ``metadata["page_text"]``). ``with_images=False``: each page's text layer (``modality="text"``); pages
+    layer in ``metadata["page_text"]``, the resolution in ``metadata["page_dpi"]``). ``with_images=False``: each page's text layer (``modality="text"``); pages
     without one are skipped, and a PDF without any text raises :class:`InvalidInputError`. ``metadata`` is copied
     to every page; ``source`` defaults to ``str(path)``.
     """
@@ -308,7 +311,8 @@ def _pdf_documents(pdf: _Pdf, dpi: float, with_images: bool, source: str | None)
         payload: dict[str, Any] = {"source": source, "page": page.page}
         if page.image is not None:
             item: str | Image.Image = page.image
-            payload.update(content=source, metadata={**pdf.metadata, "page_text": page.text}, modality="image")
+            metadata = {**pdf.metadata, "page_text": page.text, PAGE_DPI_KEY: dpi}
+            payload.update(content=source, metadata=metadata, modality="image")
         elif page.text:
             item = page.text
             payload.update(content=page.text, metadata=dict(pdf.metadata), modality="text")
@@ -400,7 +404,8 @@ def add_pdfs(
     """Add every page of every PDF to ``store`` as one document; returns the page ids, in order.
 
     Multimodal embedders index each page rendered at ``dpi`` (``modality="image"``, ``content`` = the file path,
-    the text layer kept in ``metadata["page_text"]``); text-only embedders index each page's text layer
+    the text layer kept in ``metadata["page_text"]``, the resolution in ``metadata["page_dpi"]`` so that
+    explanations and rerankers re-render the page as it was embedded); text-only embedders index each page's text layer
     (``modality="text"``; pages without text are skipped with a warning). Every record has ``source`` (the path)
     and ``page`` (1-based). ``metadatas`` gives one dict per PDF, copied to each of its pages. Ids are
     content-derived (:func:`page_id`): adding the same file again replaces its pages.

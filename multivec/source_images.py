@@ -16,18 +16,33 @@ with to get the same vectors). Framework adapters use it so they never open PDFs
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from multivec.errors import InvalidInputError
-from multivec.pdf import DEFAULT_DPI, render_page
+from multivec.pdf import DEFAULT_DPI, PAGE_DPI_KEY, render_page
 from multivec.types import ImageInput
 
-__all__ = ["is_pdf", "source_image"]
+__all__ = ["is_pdf", "page_dpi", "source_image"]
 
 
 def is_pdf(source: str | Path) -> bool:
     """Whether ``source`` names a PDF file (by its extension)."""
     return Path(str(source)).suffix.lower() == ".pdf"
+
+
+def page_dpi(metadata: Mapping[str, Any], dpi: float | None = None) -> float:
+    """The resolution to re-render a stored page at: ``dpi`` when given, else the one it was indexed with
+    (``metadata["page_dpi"]``, set by ``add_pdfs``), else :data:`~multivec.pdf.DEFAULT_DPI`.
+
+    >>> page_dpi({"page_dpi": 72}), page_dpi({"page_dpi": 72}, 100), page_dpi({})
+    (72, 100, 150)
+    """
+    if dpi is not None:
+        return dpi
+    stored = metadata.get(PAGE_DPI_KEY)
+    return stored if isinstance(stored, int | float) and not isinstance(stored, bool) and stored > 0 else DEFAULT_DPI
 
 
 def source_image(source: str | Path, page: int | None = None, *, dpi: float = DEFAULT_DPI) -> ImageInput:

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--id", required=True, dest="doc_id", metavar="DOC_ID", help="document id (see search --json)")
     explain.add_argument("--out", type=Path, help="write the picture to this PNG file")
     explain.add_argument(
-        "--dpi", type=float, default=DEFAULT_DPI, help="PDF page rendering resolution (default: %(default)s)"
+        "--dpi", type=float, default=None, help="PDF page rendering resolution (default: the one it was indexed with)"
     )
     explain.add_argument("--json", action="store_true", help="print the breakdown as JSON")
     _embedder_flags(explain, default_help="default: the one that built the store")

@@ -39,7 +39,7 @@ def explanation_json(explanation: Explanation, record: Record) -> str:
 
 
 def run_explain(
-    store: MultiVectorStore, query: str, record_id: str, *, out: Path | None, dpi: float
+    store: MultiVectorStore, query: str, record_id: str, *, out: Path | None, dpi: float | None
 ) -> tuple[Explanation, Record, str | None]:
     """Explain ``record_id`` for ``query``; write the PNG when ``out`` is given. Returns what the PNG shows."""
     explanation = explain_record(store, query, record_id, dpi=dpi)

@@ -27,9 +27,11 @@ async def test_visual_documents_with_colpali(tiny_colpali_dir: Path, tmp_path: P
             assert doc.metadata["page"] in {1, 2} and doc.metadata["kind"] == "report"
             assert 0.0 <= doc.metadata["relevance_score"] <= 1.0
         # the page images, reranked straight from their source by the same model, score as the store scored them
-        reranker = MaxSimReranker(embedding=embeddings, top_n=None, pdf_dpi=30)
+        # (at the resolution add_pdfs recorded in metadata["page_dpi"])
+        reranker = MaxSimReranker(embedding=embeddings, top_n=None)
         reranked = await reranker.acompress_documents(docs, "flutter")
         by_id = {d.id: d.metadata["score"] for d in docs}
+        assert all(d.metadata["page_dpi"] == 30 for d in docs)
         assert all(d.metadata["score"] == pytest.approx(by_id[d.id], rel=1e-3, abs=1e-3) for d in reranked)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 from langchain_core.documents import Document
 from PIL import Image
@@ -108,3 +109,29 @@ async def test_async_pipeline(fake: DeterministicFakeMultiVectorEmbedding) -> No
         base_compressor=MaxSimReranker(embedding=fake, top_n=1), base_retriever=bm25
     )
     assert [d.page_content for d in await pipeline.ainvoke("heat transfer in hypersonic flow")] == [CORPUS[3]]
+
+
+class _SizeRecordingFake(DeterministicFakeMultiVectorEmbedding):
+    """The fake embedder, noting the size of every image it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=16)
+        self.sizes: list[tuple[int, int]] = []
+
+    def _embed_images(self, images: list[Image.Image]) -> list[np.ndarray]:
+        self.sizes += [image.size for image in images]
+        return super()._embed_images(images)
+
+
+def test_pdf_pages_are_rendered_at_the_dpi_they_were_indexed_with(tmp_path) -> None:
+    from multivec.pdf import write_text_pdf
+
+    pdf = write_text_pdf(tmp_path / "memo.pdf", ["Wing flutter"])  # US letter: 8.5 x 11 inches
+    page = {"modality": "image", "source": str(pdf), "page": 1}
+    docs = [Document(str(pdf), metadata={**page, "page_dpi": 36}), Document(str(pdf), metadata=page)]
+    recorder = _SizeRecordingFake()
+    MaxSimReranker(embedding=recorder, top_n=None).compress_documents(docs, "flutter")
+    assert recorder.sizes == [(306, 396), (1275, 1651)]  # its own dpi; the default 150 for a page without one
+    recorder.sizes.clear()
+    MaxSimReranker(embedding=recorder, top_n=None, pdf_dpi=72).compress_documents(docs, "flutter")
+    assert recorder.sizes == [(612, 792), (612, 792)]  # an explicit pdf_dpi wins

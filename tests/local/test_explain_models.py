@@ -91,7 +91,7 @@ def test_pdf_page_explained_at_the_indexing_dpi_maps_and_at_another_says_why_not
     pdf = write_text_pdf(tmp_path / "memo.pdf", ["Quarterly revenue chart"])
     with MultiVectorStore(colqwen2, path=tmp_path / "db") as store:
         [page] = store.add_pdfs([pdf], dpi=30)
-        same = explain_record(store, "revenue", page, dpi=30)
+        same = explain_record(store, "revenue", page)  # the dpi add_pdfs recorded for the page
         finer = explain_record(store, "revenue", page, dpi=150)
     assert same.grid is not None and same.image_note is None
     assert same.heatmaps(same.grid).shape[1:] == (same.grid.rows, same.grid.cols)

@@ -135,7 +135,7 @@ def test_pdf_documents_image_mode_keeps_the_text_layer_in_metadata(pdf: Path) ->
     assert len(docs) == 3
     assert docs[0].payload["modality"] == "image"
     assert docs[0].payload["content"] == str(pdf)
-    assert docs[0].payload["metadata"] == {"page_text": "Wing flutter at transonic speed"}
+    assert docs[0].payload["metadata"] == {"page_text": "Wing flutter at transonic speed", "page_dpi": 36}
     assert docs[2].input.size == (306, 396)  # type: ignore[union-attr]
 
 
@@ -151,7 +151,7 @@ def test_add_pdfs_images_store_source_and_page(pdf: Path) -> None:
         assert store.count() == 3
         records = store.get(ids)
         assert [(r.source, r.page, r.modality) for r in records] == [(str(pdf), n, "image") for n in (1, 2, 3)]
-        assert records[0].metadata == {"topic": "aero", "page_text": "Wing flutter at transonic speed"}
+        assert records[0].metadata == {"topic": "aero", "page_text": "Wing flutter at transonic speed", "page_dpi": 40}
         assert add_pdfs(store, [pdf], dpi=40) == ids  # same file again: same ids, no duplicates
         assert store.count() == 3
 
