@@ -133,14 +133,18 @@ class Explanation:
         return matches
 
     def table(self) -> str:
-        """A plain-text table: each query token, the document token (or row ``#i``) it matched, its contribution."""
+        """A plain-text table: each query token, what it matched (the document token, the patch ``r``ow and
+        ``c``olumn on a page whose grid is known, else the row ``#i``) and its contribution."""
         width = _LABEL_WIDTH
         rows = [f"{'#':>2}  {'token'.ljust(width)}  {'match'.ljust(width + 6)}  contribution"]
         for i, match in enumerate(self.matches(), 1):
             label = _clip(match.label if match.label is not None else f"#{match.query_index}", width)
             target = f"#{match.document_index}"
+            position = self.grid.position(match.document_index) if self.grid is not None else None
             if match.document_label is not None:
                 target = f"{_clip(match.document_label, width)} ({target})"
+            elif position is not None:
+                target = f"patch r{position[0]} c{position[1]}"
             rows.append(f"{i:>2}  {label.ljust(width)}  {target.ljust(width + 6)}  {match.contribution:>12.3f}")
         rows.append(
             f"MaxSim {self.score:.3f} = sum of {self.n_query_tokens} contributions (relevance {self.relevance:.2f})"

@@ -249,10 +249,9 @@ DPI = 60""",
         "md",
         """\
 Index every page with the core `MultiVectorStore.add_pdfs` (each page rendered at `dpi`, embedded as an image,
-stored with its file and page number), search, and explain the top page with `multivec.explain.explain_record`
-(the adapters' `store.explain` calls the same). The explanation re-renders the page from the stored source and asks
-the embedder for its patch grid — **pass the `dpi` the pages were indexed with**, or the grid will not fit the
-stored vectors.""",
+stored with its file, page number and rendering `dpi`), search, and explain the top page with
+`multivec.explain_record` (the adapters' `store.explain` calls the same). The explanation re-renders the page from
+the stored source at the dpi it was indexed with and asks the embedder for its patch grid.""",
     ),
     (
         "code",
@@ -270,7 +269,7 @@ for hit in hits:
 if colqwen2_is_tiny:
     print("(tiny random model: this ranking is noise)")
 
-page_explanation = explain_record(pages, page_query, hits[0].id, dpi=DPI)
+page_explanation = explain_record(pages, page_query, hits[0].id)
 grid, (width, height) = page_explanation.grid, page_explanation.image.size
 n_tokens = page_explanation.n_query_tokens
 print(f"\\npage image {width}x{height} px → {grid.rows}x{grid.cols} patch grid; {n_tokens} query tokens")
@@ -280,7 +279,7 @@ print(page_explanation.table())""",
         "md",
         """\
 The query tokens are the model's own: a `Query:` prefix, the query's sub-word tokens (the tiny model's toy
-tokenizer cuts words into short pieces; the real one keeps whole words like `Ġrevenue`, `Ġ` marking a leading space)
+tokenizer cuts words into short pieces; the real one keeps whole words like `revenue`)
 and the **query augmentation** tokens ColPali-family models append (`<|endoftext|>` for ColQwen2, `<pad>` for
 ColPali), which learn to match general page content. `match` is the row of the page's multi-vector each token
 matched best: mostly image patches (`grid.row_indices` lists which rows those are), sometimes one of the few text
@@ -288,7 +287,8 @@ tokens of the model's image prompt (ColQwen2 wraps the patches in `<|im_start|>u
 `<|vision_end|>Describe the image.`), which have no place on the page.
 
 `.plot()` draws the combined map (mean over query tokens) first, then one map per query token, each titled with
-the patch it matched best and that similarity; all share one colour scale.""",
+the patch it matched best (`r` row, `c` column; or the prompt token it matched) and that similarity; all share one
+colour scale. `.plot(tokens=[...])` draws only the query tokens you pick.""",
     ),
     (
         "code",
@@ -327,7 +327,7 @@ fig, axes = plt.subplots(1, 4, figsize=(10, 2.6))
 models = (("ColPali", pali_pages), ("ColQwen2", pages))
 panels = [(name, store, pdf) for pdf in (slides, memo) for name, store in models]
 for ax, (name, store, pdf) in zip(axes, panels, strict=True):
-    ex = explain_record(store, page_query, page_id(store, pdf, 1), dpi=DPI)
+    ex = explain_record(store, page_query, page_id(store, pdf, 1))
     maps = ex.heatmaps(ex.grid)  # (n_query_tokens, rows, cols)
     extent = (0, ex.image.width, ex.image.height, 0)
     ax.imshow(ex.image, extent=extent)
@@ -360,7 +360,7 @@ from llama_index_multivec import QdrantMultiVectorStore as LlamaIndexStore
 
 vector_store = LlamaIndexStore.from_store(pages)
 [node_with_score] = MaxSimRetriever(vector_store, similarity_top_k=1).retrieve(page_query)
-node_explanation = vector_store.explain(page_query, node_with_score, dpi=DPI)
+node_explanation = vector_store.explain(page_query, node_with_score)
 
 node, raw_score = node_with_score.node, node_with_score.node.metadata["maxsim_score"]
 print(f"{type(node).__name__} {node.node_id[:16]}… page {node.metadata.get('page_label')}")
@@ -384,7 +384,7 @@ multivec explain "scale models of heated airplanes" --store ./store --id DOC_ID 
 ```
 
 `--json` prints the breakdown as JSON instead of the table; for PDF pages indexed as images (`--embedder colpali`),
-`--out` writes the similarity maps (`--dpi` must match the indexing `--dpi`).
+`--out` writes the similarity maps (pages re-rendered at the dpi they were indexed with).
 
 Below, `multivec.cli.main(argv)` runs exactly those commands inside this Python process, which saves starting a new
 interpreter (and loading torch) for each; in a shell, `multivec …` or `python -m multivec …` do the same.""",
@@ -419,7 +419,6 @@ print(run("index", docs_dir, "--store", cli_store, "--quiet"), end="")
 [best] = json.loads(run("search", query, "--store", cli_store, "--json", "-k", "1"))
 print(f"top: {best['metadata']['file_name']}  id {best['id'][:20]}…  score {best['score']:.3f}\\n")
 print(run("explain", query, "--store", cli_store, "--id", best["id"], "--out", WORKDIR / "cli-map.png"), end="")
-plt.close("all")  # the command's own figure: it is in the PNG, shown next
 display(Image(filename=WORKDIR / "cli-map.png", width=480))""",
     ),
     (

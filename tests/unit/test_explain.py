@@ -274,6 +274,7 @@ def test_pdf_page_record_carries_its_page_and_grid_and_plots_maps(
     assert ex.image is not None and ex.image.size == render_page(pdf, 2, dpi=40).size
     assert ex.grid == fake.image_patch_grid(ex.image) and ex.image_note is None
     assert ex.document_tokens is None and all(m.document_label is None for m in ex.matches())
+    assert all(" patch r" in line for line in ex.table().splitlines()[1:-1])  # matches named by position
     scores = {hit.id: hit.score for hit in store.search("boundary layer", k=2, exact=True)}
     assert ex.score == pytest.approx(scores[second], abs=1e-4)
     out = tmp_path / "map.png"
