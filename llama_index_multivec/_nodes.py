@@ -11,6 +11,7 @@ from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, NodeWithS
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from multivec.errors import InvalidInputError
+from multivec.source_images import is_pdf, page_dpi, source_image
 from multivec.store import Hit, Record
 from multivec.types import Embedding, ImageInput
 
@@ -35,14 +36,19 @@ def _where(node: BaseNode, index: int) -> str:
     return f"nodes[{index}] ({type(node).__name__} {node.node_id!r})"
 
 
-def image_input(node: ImageNode, index: int) -> str:
-    """What the embedder reads for an ``ImageNode``: its base64 image (as a data URI), else its path, else its URL."""
+def image_input(node: ImageNode, index: int) -> ImageInput:
+    """What the embedder reads for an ``ImageNode``: its base64 image (as a data URI), else its path, else its URL,
+    else, for a PDF page (``file_path`` + numeric ``page_label``, as ``add_pdfs`` stores them), the page rendered
+    at the dpi it was indexed with."""
     if node.image:
         return f"data:{node.image_mimetype or 'image/png'};base64,{node.image}"
     if node.image_path:
         return node.image_path
     if node.image_url:
         return node.image_url
+    source, page = node.metadata.get("file_path"), str(node.metadata.get("page_label", ""))
+    if isinstance(source, str) and is_pdf(source) and page.isdigit():
+        return source_image(source, int(page), dpi=page_dpi(node.metadata))
     raise InvalidInputError(
         f"{_where(node, index)} has no image; set image (base64), image_path or image_url", index=index
     )

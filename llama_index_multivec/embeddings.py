@@ -17,7 +17,7 @@ the ``*_multivector*`` methods and are what :class:`~llama_index_multivec.Qdrant
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -169,7 +169,9 @@ class MultiVectorEmbedding(MultiModalEmbedding):
         for i, node in enumerate(nodes):
             if isinstance(node, ImageNode):
                 image_pos.append(i)
-                images.append(image_input(node, i))
+                # LlamaIndex types images as paths or BytesIO; the wrapped embedder reads any ImageInput (a rendered
+                # PDF page is a PIL image)
+                images.append(cast(ImageType, image_input(node, i)))
             else:
                 text_pos.append(i)
                 texts.append(node.get_content(metadata_mode=MetadataMode.EMBED))

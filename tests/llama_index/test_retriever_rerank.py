@@ -193,3 +193,17 @@ async def test_reranker_in_an_async_query_engine(
     )
     response = await engine.aquery("green pears")
     assert [n.node.node_id for n in response.source_nodes] == ["c"]
+
+
+def test_rerank_scores_pdf_page_nodes_as_the_store_did(tmp_path: Path) -> None:
+    from multivec.pdf import write_text_pdf
+
+    fake = DeterministicFakeMultiVectorEmbedding(dim=32, grid=4)
+    pdf = write_text_pdf(tmp_path / "memo.pdf", ["Wing flutter", "Shock waves", "Heat transfer"])
+    with QdrantMultiVectorStore(fake, location=":memory:") as store:
+        store.add_pdfs([pdf], dpi=30)
+        hits = MaxSimRetriever(vector_store=store, similarity_top_k=3).retrieve("shock waves")
+    assert all(isinstance(h.node, ImageNode) and h.node.image_path is None for h in hits)  # pages, not image files
+    reranked = MaxSimRerank(embedding=fake, top_n=None).postprocess_nodes(hits, query_str="shock waves")
+    stored = {h.node.node_id: h.node.metadata[RAW_SCORE_KEY] for h in hits}
+    assert {n.node.node_id: n.node.metadata[RAW_SCORE_KEY] for n in reranked} == pytest.approx(stored, abs=1e-4)
