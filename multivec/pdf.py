@@ -440,7 +440,8 @@ async def aadd_pdfs(
     show_progress: bool = False,
 ) -> list[str]:
     """Async twin of :func:`add_pdfs`: reading and rendering run in a worker thread, embedding and writes are awaited."""
-    with_images = uses_images(_embedding_of(store))
+    # off the event loop: a remote embedder may ask its server whether it takes images (see uses_images)
+    with_images = await asyncio.to_thread(uses_images, _embedding_of(store))
     ids: list[str] = []
     for pdf in await asyncio.to_thread(_plan, paths, metadatas, dpi, with_images):
         documents = await asyncio.to_thread(_pdf_documents, pdf, dpi, with_images, None)

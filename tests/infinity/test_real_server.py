@@ -208,6 +208,23 @@ def test_supports_images_follows_the_served_capabilities(
     assert "Swept wings" in (records[0].content or "")
 
 
+async def test_async_pdf_indexing_asks_the_server_what_the_model_takes(
+    make_infinity: Callable[..., InfinityEmbeddings], tmp_path: Path
+) -> None:
+    from multivec.pdf import write_text_pdf
+    from multivec.store import MultiVectorStore
+
+    pdf = write_text_pdf(tmp_path / "notes.pdf", ["Swept wings stall at the tips first."])
+    colbert = make_infinity("minilm-colbert", hidden_dim=384)  # capabilities not asked yet
+    async with MultiVectorStore(colbert) as store:
+        records = await store.aget(await store.aadd_pdfs([pdf]))
+    assert [(r.modality, r.page) for r in records] == [("text", 1)]
+    colpali = make_infinity("tiny-colpali")
+    async with MultiVectorStore(colpali) as store:
+        records = await store.aget(await store.aadd_pdfs([pdf], dpi=30))
+    assert [(r.modality, r.page, r.metadata["page_dpi"]) for r in records] == [("image", 1, 30)]
+
+
 # -- errors from the real server ------------------------------------------------------------------------------------
 
 
