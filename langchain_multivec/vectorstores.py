@@ -53,6 +53,7 @@ from langchain_core.vectorstores import VectorStore
 from typing_extensions import Self
 
 from langchain_multivec.embeddings import MultiVectorEmbeddings, as_core_embedder
+from multivec._closing import Closing
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import InvalidInputError
 from multivec.explain import Explanation, aexplain_record, explain_record
@@ -112,7 +113,7 @@ def _fill_ids(ids: Sequence[str | None] | None, n: int) -> list[str] | None:
     return [i if i or i == 0 else str(uuid.uuid4()) for i in ids]
 
 
-class QdrantMultiVectorStore(VectorStore):
+class QdrantMultiVectorStore(Closing, VectorStore):
     """LangChain ``VectorStore`` over :class:`multivec.store.MultiVectorStore` (MaxSim search on Qdrant).
 
     Args:
@@ -204,18 +205,6 @@ class QdrantMultiVectorStore(VectorStore):
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
         await self.store.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # -- adding ----------------------------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index_multivec._nodes import NodeBatch, hit_to_node, nodes_to_batch, record_to_node
 from llama_index_multivec.embeddings import MultiVectorEmbedding
 from llama_index_multivec.filters import to_store_filter
+from multivec._closing import Closing
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import InvalidInputError
 from multivec.explain import Explanation, aexplain_record, explain_record
@@ -98,7 +99,7 @@ def _result(hits: Sequence[Hit]) -> VectorStoreQueryResult:
     )
 
 
-class QdrantMultiVectorStore(BasePydanticVectorStore):
+class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
     """LlamaIndex vector store over a multivec :class:`~multivec.store.MultiVectorStore` (MaxSim on Qdrant).
 
     Args:
@@ -217,18 +218,6 @@ class QdrantMultiVectorStore(BasePydanticVectorStore):
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
         await self._store.aclose()
-
-    def __enter__(self) -> QdrantMultiVectorStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> QdrantMultiVectorStore:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # -- add ----------------------------------------------------------------------------------------------------
 

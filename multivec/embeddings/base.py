@@ -45,6 +45,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from PIL import Image
 
+from multivec._closing import Closing
 from multivec._progress import tqdm
 from multivec.errors import ConfigurationError, EmbeddingError, InvalidInputError
 from multivec.images import DEFAULT_MAX_PIXELS, load_image, load_images
@@ -78,7 +79,7 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-class MultiVectorBaseEmbedding(ABC):
+class MultiVectorBaseEmbedding(Closing, ABC):
     """Base class of text multi-vector embedders (ColBERT-style). See the module docstring for the contract.
 
     Options shared by every embedder:
@@ -139,18 +140,6 @@ class MultiVectorBaseEmbedding(ABC):
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
         self.close()
-
-    def __enter__(self: T) -> T:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self: T) -> T:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # -- output checks --------------------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 from qdrant_client import models
 
+from multivec._closing import Closing
 from multivec._progress import tqdm
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError, StoreError
@@ -132,7 +133,7 @@ def _record(payload: dict[str, Any]) -> Record:
     )
 
 
-class MultiVectorStore:
+class MultiVectorStore(Closing):
     """A late-interaction vector store on Qdrant (see the module docstring for backends and scoring).
 
     Args:
@@ -808,15 +809,3 @@ class MultiVectorStore:
         if not self._closed:
             self._closed = True
             await self._backend.aclose()
-
-    def __enter__(self) -> MultiVectorStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> MultiVectorStore:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
