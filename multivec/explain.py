@@ -331,14 +331,26 @@ def _page_image(store: MultiVectorStore, record: Record, n_rows: int, dpi: float
     return {"image": image, "grid": grid}
 
 
+def _document_labels(store: MultiVectorStore, record: Record, vectors: np.ndarray) -> tuple[str, ...] | None:
+    """The embedder's tokens of a text record's content, only if re-embedding that content gives the stored rows
+    (vectors stored from other text, e.g. a LlamaIndex node embedded with its metadata, get no labels)."""
+    if record.modality != "text" or not record.content:
+        return None
+    labels = _lined_up(store.embedding.document_tokens(record.content), len(vectors))
+    if labels is None:
+        return None
+    again = normalize_rows(store.embedding.embed_text(record.content))
+    return labels if again.shape == vectors.shape and np.allclose(again, normalize_rows(vectors), atol=1e-2) else None
+
+
 def _with_record(
-    store: MultiVectorStore, explanation: Explanation, record: Record, n_rows: int, dpi: float | None
+    store: MultiVectorStore, explanation: Explanation, record: Record, vectors: np.ndarray, dpi: float | None
 ) -> Explanation:
-    document_tokens = explanation.document_tokens
-    if record.modality == "text" and record.content:
-        document_tokens = _lined_up(store.embedding.document_tokens(record.content), n_rows)
     return replace(
-        explanation, record=record, document_tokens=document_tokens, **_page_image(store, record, n_rows, dpi)
+        explanation,
+        record=record,
+        document_tokens=_document_labels(store, record, vectors),
+        **_page_image(store, record, len(vectors), dpi),
     )
 
 
@@ -363,7 +375,7 @@ def explain_record(
     _check_store(store)
     record = _found(store, store.get([record_id]), record_id)
     vectors = _found(store, store.get_vectors([record_id]), record_id)
-    return _with_record(store, explain(query, vectors, embedding=store.embedding), record, len(vectors), dpi)
+    return _with_record(store, explain(query, vectors, embedding=store.embedding), record, vectors, dpi)
 
 
 async def aexplain_record(
@@ -374,4 +386,4 @@ async def aexplain_record(
     record = _found(store, await store.aget([record_id]), record_id)
     vectors = _found(store, await store.aget_vectors([record_id]), record_id)
     explanation = await asyncio.to_thread(explain, query, vectors, embedding=store.embedding)
-    return await asyncio.to_thread(_with_record, store, explanation, record, len(vectors), dpi)
+    return await asyncio.to_thread(_with_record, store, explanation, record, vectors, dpi)

@@ -262,6 +262,16 @@ def test_record_explanation_labels_the_matched_document_tokens(store: MultiVecto
     assert ex.table().splitlines()[-1] == f"MaxSim {ex.score:.3f} = sum of 2 contributions (relevance 1.00)"
 
 
+def test_no_document_labels_when_the_stored_vectors_are_not_the_contents(
+    store: MultiVectorStore, fake: DeterministicFakeMultiVectorEmbedding
+) -> None:
+    # same number of rows as "red apples" has tokens, but embedded from other text (as when a framework embeds a
+    # node's text together with its metadata): labelling them "red", "apples" would be a lie
+    store.add_embeddings([fake.embed_text("blue cars")], [{"content": "red apples"}], ids=["mislabelled"])
+    ex = explain_record(store, "red apples", "mislabelled")
+    assert ex.document_tokens is None and all(m.document_label is None for m in ex.matches())
+
+
 def test_pdf_page_record_carries_its_page_and_grid_and_plots_maps(
     store: MultiVectorStore, fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path
 ) -> None:
