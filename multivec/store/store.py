@@ -158,7 +158,7 @@ class MultiVectorStore(Closing):
         write_batch_size: points per write request.
         show_progress: tqdm progress bars for embedding and writing.
         collection_options: backend options. Embedded: ``on_disk``, ``max_search_threads``, ``search_pool_core``,
-            ``optimize_threshold``. Server: ``on_disk`` plus every ``QdrantClient.create_collection`` option
+            ``optimize_threshold``, ``segment_mb`` (see :mod:`multivec.store.edge`). Server: ``on_disk`` plus every ``QdrantClient.create_collection`` option
             (``shard_number``, ``replication_factor``, ...). Unknown options raise
             :class:`~multivec.errors.ConfigurationError`.
 
@@ -793,7 +793,9 @@ class MultiVectorStore(Closing):
     def optimize(self) -> None:
         """Merge segments and build the first-stage index now (embedded store; a no-op on qdrant-client).
 
-        The embedded store also does this on its own after ``optimize_threshold`` new points.
+        The embedded store also does this on its own after ``optimize_threshold`` new points, and seals its write
+        segment every ``segment_mb`` MB of vectors so that searches run on all search threads. Call it after a bulk
+        load to index the last, partly filled segment.
         """
         self._check_open()
         self._backend.optimize()
