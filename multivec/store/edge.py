@@ -27,7 +27,8 @@ Operational rules, from measurements in ``shared/reference/qdrant.md``:
 Edge-only options (``MultiVectorStore(..., **collection_options)``): ``on_disk`` (Qdrant's cold memory tier for the
 token vectors: opening does not load them into RAM and the engine drops them from the page cache, so the store opens
 several times faster but the first queries read their candidates from disk), ``max_search_threads``,
-``search_pool_core``, ``optimize_threshold``, ``segment_mb``. By default the token vectors are loaded into RAM when the store opens.
+``search_pool_core``, ``optimize_threshold``, ``segment_mb``. By default the token vectors are loaded into RAM when
+the store opens.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from multivec.store.backend import (
     resolve_metadata,
     stored_vectors,
 )
+from multivec.store.validation import positive_int
 
 __all__ = ["DEFAULT_OPTIMIZE_THRESHOLD", "DEFAULT_SEGMENT_MB", "EDGE_OPTIONS", "EdgeBackend", "to_edge_filter"]
 
@@ -96,13 +98,6 @@ _FIELD_SCHEMA = {
 _DATATYPE = {"float16": qe.VectorStorageDatatype.Float16, "float32": qe.VectorStorageDatatype.Float32}
 
 
-def _positive_option(spec: CollectionSpec, name: str, default: int) -> int:
-    value = spec.options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 def _is_lock_error(err: Exception) -> bool:
     text = str(err)
     return "WouldBlock" in text or "Can't init WAL" in text or "lock" in text.lower()
@@ -118,8 +113,10 @@ class EdgeBackend(Backend):
                 f"unknown option(s) for the embedded (qdrant-edge) store: {', '.join(unknown)}; supported: "
                 f"{', '.join(EDGE_OPTIONS)}. Sharding and replication options need a Qdrant server (url=...)"
             )
-        self._optimize_threshold = _positive_option(spec, "optimize_threshold", DEFAULT_OPTIMIZE_THRESHOLD)
-        self._segment_bytes = _positive_option(spec, "segment_mb", DEFAULT_SEGMENT_MB) * 2**20
+        self._optimize_threshold = positive_int(
+            spec.options.get("optimize_threshold", DEFAULT_OPTIMIZE_THRESHOLD), "optimize_threshold"
+        )
+        self._segment_bytes = positive_int(spec.options.get("segment_mb", DEFAULT_SEGMENT_MB), "segment_mb") * 2**20
         self._pending_points = 0
         self._pending_bytes = 0
         self._temp_root = tempfile.mkdtemp(prefix="multivec-") if path is None else None

@@ -77,6 +77,7 @@ from multivec.store.validation import (
     check_vector,
     check_vectors,
     point_id,
+    positive_int,
 )
 from multivec.types import ImageInput
 
@@ -104,12 +105,6 @@ class _Embed:
     method: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-def _positive_int(value: Any, name: str, error: type[Exception] = ConfigurationError) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise error(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _image_source(image: Any) -> str | None:
@@ -158,8 +153,8 @@ class MultiVectorStore(Closing):
         write_batch_size: points per write request.
         show_progress: tqdm progress bars for embedding and writing.
         collection_options: backend options. Embedded: ``on_disk``, ``max_search_threads``, ``search_pool_core``,
-            ``optimize_threshold``, ``segment_mb`` (see :mod:`multivec.store.edge`). Server: ``on_disk`` plus every ``QdrantClient.create_collection`` option
-            (``shard_number``, ``replication_factor``, ...). Unknown options raise
+            ``optimize_threshold``, ``segment_mb`` (see :mod:`multivec.store.edge`). Server: ``on_disk`` plus every
+            ``QdrantClient.create_collection`` option (``shard_number``, ``replication_factor``, ...). Unknown options raise
             :class:`~multivec.errors.ConfigurationError`.
 
     Only one store may open an embedded ``path``/collection at a time (another raises
@@ -207,15 +202,15 @@ class MultiVectorStore(Closing):
             raise ConfigurationError("pass either url= or location=, not both")
         self.embedding = embedding
         self.collection_name = collection_name
-        self.prefetch_limit = _positive_int(prefetch_limit, "prefetch_limit")
-        self.pooled_limit = _positive_int(pooled_limit, "pooled_limit")
+        self.prefetch_limit = positive_int(prefetch_limit, "prefetch_limit")
+        self.pooled_limit = positive_int(pooled_limit, "pooled_limit")
         if token_pooling is not None and (
-            _positive_int(token_pooling, "token_pooling") < 2 or not embedding.is_multi_vector
+            positive_int(token_pooling, "token_pooling") < 2 or not embedding.is_multi_vector
         ):
             raise ConfigurationError(
                 f"token_pooling must be None or an int >= 2 with a multi-vector embedder, got {token_pooling!r}"
             )
-        self.write_batch_size = _positive_int(write_batch_size, "write_batch_size")
+        self.write_batch_size = positive_int(write_batch_size, "write_batch_size")
         self.show_progress = bool(show_progress)
         self.is_multi_vector = bool(embedding.is_multi_vector)
         self.dim = int(embedding.dim)
@@ -544,8 +539,8 @@ class MultiVectorStore(Closing):
         score_threshold: float | None,
         with_dense: bool = False,
     ) -> Flow[tuple[list[ScoredPayload], int]]:
-        _positive_int(k, "k", InvalidInputError)
-        limit = self.prefetch_limit if prefetch_limit is None else _positive_int(prefetch_limit, "prefetch_limit")
+        positive_int(k, "k", InvalidInputError)
+        limit = self.prefetch_limit if prefetch_limit is None else positive_int(prefetch_limit, "prefetch_limit")
         if score_threshold is not None and not isinstance(score_threshold, int | float):
             raise InvalidInputError(f"score_threshold must be a number or None, got {score_threshold!r}")
         compiled = to_qdrant_filter(filter)
@@ -621,8 +616,8 @@ class MultiVectorStore(Closing):
         return await self._arun(self._hits_flow(query, k, filter, exact, prefetch_limit, score_threshold))
 
     def _mmr_flow(self, query: QueryLike, k: int, fetch_k: int, lambda_mult: float, filter: FilterLike) -> Flow[Any]:
-        _positive_int(k, "k", InvalidInputError)
-        _positive_int(fetch_k, "fetch_k", InvalidInputError)
+        positive_int(k, "k", InvalidInputError)
+        positive_int(fetch_k, "fetch_k", InvalidInputError)
         if isinstance(lambda_mult, bool) or not isinstance(lambda_mult, int | float) or not 0 <= lambda_mult <= 1:
             raise InvalidInputError(f"lambda_mult must be a number in [0, 1], got {lambda_mult!r}")
         results, n = yield from self._search_flow(query, max(fetch_k, k), filter, False, None, None, True)
@@ -734,7 +729,7 @@ class MultiVectorStore(Closing):
 
     def _scroll_flow(self, filter: FilterLike, limit: int | None) -> Flow[list[Record]]:
         if limit is not None:
-            _positive_int(limit, "limit", InvalidInputError)
+            positive_int(limit, "limit", InvalidInputError)
         payloads = yield Scroll(to_qdrant_filter(filter), limit)
         return [_record(p) for p in payloads]
 

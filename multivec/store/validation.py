@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from multivec.errors import DimensionMismatchError, InvalidInputError
+from multivec.errors import ConfigurationError, DimensionMismatchError, InvalidInputError
 
 __all__ = [
     "MULTIVEC_NAMESPACE",
@@ -31,6 +31,7 @@ __all__ = [
     "check_payloads",
     "check_vectors",
     "point_id",
+    "positive_int",
 ]
 
 #: Namespace of the UUIDv5 point ids (fixed forever: changing it would orphan every stored point).
@@ -38,6 +39,13 @@ MULTIVEC_NAMESPACE = uuid.UUID("3f1c0a5e-6d0b-5c0e-9a59-2b6f4e6b8f11")
 #: Keys a payload given to ``add_embeddings`` may have.
 PAYLOAD_KEYS = ("content", "metadata", "modality", "source", "page")
 _MODALITIES = ("text", "image")
+
+
+def positive_int(value: Any, name: str, error: type[Exception] = ConfigurationError) -> int:
+    """``value`` if it is an int >= 1 (not a bool), else ``error`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise error(f"{name} must be a positive int, got {value!r}")
+    return value
 
 
 def point_id(item_id: str | int) -> str:
