@@ -51,6 +51,7 @@ import numpy as np
 
 CACHE = Path.home() / ".cache" / "multivec-ci" / "bench"
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's multivec (and tests.support), whatever the venv has installed
 K = 10
 
 
@@ -112,7 +113,6 @@ def cranfield(max_tokens: int = 256) -> Corpus:
     """Cranfield with MiniLM token vectors (cached in a .npz)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     cache = CACHE / f"cranfield-minilm-tokens-{max_tokens}.npz"
-    sys.path.insert(0, str(REPO))
     from tests.support.cranfield import load_cranfield
 
     data = load_cranfield()

@@ -127,9 +127,7 @@ class Upsert:
 
 @dataclass(frozen=True)
 class Finish:
-    """End of a write call that wrote ``written`` points: make it durable and keep indexes fresh."""
-
-    written: int
+    """End of a write call: make it durable and keep indexes fresh."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ Operational rules, from measurements in ``shared/reference/qdrant.md``:
   (38 ms), in four they rerank on two (19 ms). ``optimize()`` also runs after a write call once
   ``optimize_threshold`` points (default 5000) have been written since the last one, and on demand via
   ``store.optimize()``. New points are searchable (brute force) before that.
-
 - Token vectors are mapped lazily (Qdrant's "cold" memory tier), so opening does not wait for them: the engine's
   "cached" tier loads them all first (1.5-2.7 s for 20k ColBERT-like documents on this project's 2-vCPU box, since
   the engine also drops its files from the page cache on close), the cold one opens in 0.2 s. A background

@@ -320,7 +320,7 @@ class MultiVectorStore(Closing):
                 ]
                 yield Upsert(batch)
                 bar.update(len(batch))
-        yield Finish(len(ids))
+        yield Finish()
         return ids
 
     def _add_texts_flow(
