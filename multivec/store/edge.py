@@ -31,8 +31,9 @@ Operational rules, from measurements in ``shared/reference/qdrant.md``:
 
 Edge-only options (``MultiVectorStore(..., **collection_options)``): ``on_disk`` (skip the warm-up of the full
 token vectors: they are read from disk as queries touch them, for collections larger than RAM),
-``max_search_threads``, ``search_pool_core``, ``optimize_threshold``, ``segment_mb``. All of them apply when an
-existing store is opened too.
+``max_search_threads``, ``search_pool_core``, ``optimize_threshold``, ``segment_mb``. They apply to the store as
+it is opened, a new one or an existing one, and an option left out has its default: none of them sticks to the
+store from an earlier open.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ from multivec.store.backend import (
     stored_vectors,
 )
 from multivec.store.page_cache import PageCacheWarmer
-from multivec.store.validation import positive_int
+from multivec.store.validation import non_negative_int, positive_int
 
 __all__ = ["DEFAULT_OPTIMIZE_THRESHOLD", "DEFAULT_SEGMENT_MB", "EDGE_OPTIONS", "EdgeBackend", "to_edge_filter"]
 
@@ -87,6 +88,10 @@ DEFAULT_OPTIMIZE_THRESHOLD = 5000
 #: MB of vectors after which the write segment is sealed (see the module docstring).
 DEFAULT_SEGMENT_MB = 128
 EDGE_OPTIONS = ("on_disk", "max_search_threads", "search_pool_core", "optimize_threshold", "segment_mb")
+#: Options of this process's search thread pool rather than of the stored data. qdrant-edge persists the ones it is
+#: given in the shard's ``edge_config.json`` and keeps them when a later load leaves them unset (there is no value
+#: that unpins ``search_pool_core``), so the store removes the ones not given from that file before loading.
+_SEARCH_POOL_OPTIONS = ("max_search_threads", "search_pool_core")
 _QDRANT_INDEXING_THRESHOLD_KB = 20_000
 META_FILE = "multivec.json"
 SHARD_DIR = "shard"
@@ -122,6 +127,9 @@ class EdgeBackend(Backend):
             spec.options.get("optimize_threshold", DEFAULT_OPTIMIZE_THRESHOLD), "optimize_threshold"
         )
         self._segment_bytes = positive_int(spec.options.get("segment_mb", DEFAULT_SEGMENT_MB), "segment_mb") * 2**20
+        threads, core = (spec.options.get(name) for name in _SEARCH_POOL_OPTIONS)
+        self._search_threads = None if threads is None else positive_int(threads, "max_search_threads")
+        self._search_core = None if core is None else non_negative_int(core, "search_pool_core")
         warmed = [POOLED] if spec.options.get("on_disk") else [MULTIVECTOR, POOLED]
         warmed_dirs = {f"vector_storage-{name}" for name in warmed}
         self._pending_points = 0
@@ -175,14 +183,16 @@ class EdgeBackend(Backend):
         return qe.EdgeConfig(
             vectors=vectors,
             optimizers=optimizers,
-            max_search_threads=spec.options.get("max_search_threads"),
-            search_pool_core=spec.options.get("search_pool_core"),
+            max_search_threads=self._search_threads,
+            search_pool_core=self._search_core,
         )
 
     def _open(self, spec: CollectionSpec, shard_dir: Path) -> qe.EdgeShard:
         config = self._config(spec)  # on load too: the engine checks it against the shard and keeps the new options
+        config_file = shard_dir / "edge_config.json"
         try:
-            if (shard_dir / "edge_config.json").is_file():
+            if config_file.is_file():
+                _drop_unset_options(config_file, [k for k in _SEARCH_POOL_OPTIONS if spec.options.get(k) is None])
                 shard = qe.EdgeShard.load(str(shard_dir), config)
             else:
                 shard_dir.mkdir(parents=True, exist_ok=True)
@@ -317,6 +327,14 @@ class EdgeBackend(Backend):
             if offset is None:
                 break
         return out
+
+
+def _drop_unset_options(config_file: Path, names: list[str]) -> None:
+    stored = json.loads(config_file.read_text())
+    if any(name in stored for name in names):
+        tmp = config_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: v for k, v in stored.items() if k not in names}))
+        os.replace(tmp, config_file)
 
 
 # -- request/result mapping ----------------------------------------------------------------------------------------

@@ -153,8 +153,8 @@ class MultiVectorStore(Closing):
         write_batch_size: points per write request.
         show_progress: tqdm progress bars for embedding and writing.
         collection_options: backend options. Embedded: ``on_disk``, ``max_search_threads``, ``search_pool_core``,
-            ``optimize_threshold``, ``segment_mb`` (see :mod:`multivec.store.edge`; they apply when an existing
-            store is opened too). Server: ``on_disk`` plus every ``QdrantClient.create_collection`` option
+            ``optimize_threshold``, ``segment_mb`` (see :mod:`multivec.store.edge`; they apply to each open, of a
+            new store or an existing one, and one left out has its default). Server: ``on_disk`` plus every ``QdrantClient.create_collection`` option
             (``shard_number``, ``replication_factor``, ...). Unknown options raise
             :class:`~multivec.errors.ConfigurationError`.
 

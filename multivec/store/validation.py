@@ -30,6 +30,7 @@ __all__ = [
     "check_metadatas",
     "check_payloads",
     "check_vectors",
+    "non_negative_int",
     "point_id",
     "positive_int",
 ]
@@ -43,8 +44,17 @@ _MODALITIES = ("text", "image")
 
 def positive_int(value: Any, name: str, error: type[Exception] = ConfigurationError) -> int:
     """``value`` if it is an int >= 1 (not a bool), else ``error`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise error(f"{name} must be a positive int, got {value!r}")
+    return _int_at_least(value, 1, f"{name} must be a positive int", error)
+
+
+def non_negative_int(value: Any, name: str, error: type[Exception] = ConfigurationError) -> int:
+    """``value`` if it is an int >= 0 (not a bool), else ``error`` naming ``name``."""
+    return _int_at_least(value, 0, f"{name} must be an int >= 0", error)
+
+
+def _int_at_least(value: Any, minimum: int, message: str, error: type[Exception]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise error(f"{message}, got {value!r}")
     return value
 
 

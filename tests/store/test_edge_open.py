@@ -1,11 +1,16 @@
-"""Opening an embedded store: the options given apply to an existing store too, and the token vectors are read into
-the page cache in the background (the store does not load them before it opens)."""
+"""Opening an embedded store: the options given apply to an existing store too, the ones left out have their defaults
+(none sticks from an earlier open), and the token vectors are read into the page cache in the background (the store
+does not load them before it opens)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+from multivec.errors import ConfigurationError
 from multivec.store import MultiVectorStore
 from multivec.store.edge import EdgeBackend
 
@@ -54,3 +59,49 @@ def test_token_vectors_are_warmed_after_opening_unless_on_disk(tmp_path: Path) -
                 assert token_bytes <= warmer.read_bytes < 2 * token_bytes
             else:
                 assert warmer.read_bytes == 0
+
+
+def _search_pool_threads() -> dict[int, set[int]]:
+    """The engine's search threads in this process: thread id -> the CPUs it may run on."""
+    threads = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            if Path(f"/proc/self/task/{tid}/comm").read_text().startswith("edge-search"):
+                threads[int(tid)] = os.sched_getaffinity(int(tid))
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+            pass
+    return threads
+
+
+def _opened_pool(path: Path, **options: object) -> list[set[int]]:
+    before = _search_pool_threads()
+    with _store(path, **options):
+        return [cpus for tid, cpus in _search_pool_threads().items() if tid not in before]
+
+
+def test_search_pool_options_apply_to_one_open_only(tmp_path: Path) -> None:
+    default = _opened_pool(tmp_path / "fresh")
+    all_cpus = os.sched_getaffinity(0)
+    assert default and all(cpus == all_cpus for cpus in default)
+    core = min(all_cpus)
+    assert _opened_pool(tmp_path / "store", max_search_threads=1, search_pool_core=core) == [{core}]
+    # reopened without them: the engine's own defaults again, not the options of the earlier open
+    assert _opened_pool(tmp_path / "store") == default
+    assert len(_opened_pool(tmp_path / "store", max_search_threads=2)) == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_search_threads": 0}, "max_search_threads must be a positive int, got 0"),
+        ({"max_search_threads": "2"}, "max_search_threads must be a positive int, got '2'"),
+        ({"search_pool_core": -1}, "search_pool_core must be an int >= 0, got -1"),
+        ({"search_pool_core": True}, "search_pool_core must be an int >= 0, got True"),
+    ],
+)
+def test_bad_search_pool_options_raise_before_anything_is_written(
+    tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        _store(tmp_path, **options)
+    assert not any(tmp_path.iterdir())
