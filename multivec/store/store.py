@@ -154,9 +154,9 @@ class MultiVectorStore(Closing):
         show_progress: tqdm progress bars for embedding and writing.
         collection_options: backend options. Embedded: ``on_disk``, ``max_search_threads``, ``search_pool_core``,
             ``optimize_threshold``, ``segment_mb`` (see :mod:`multivec.store.edge`; they apply to each open, of a
-            new store or an existing one, and one left out has its default). Server: ``on_disk`` plus every ``QdrantClient.create_collection`` option
-            (``shard_number``, ``replication_factor``, ...). Unknown options raise
-            :class:`~multivec.errors.ConfigurationError`.
+            new store or an existing one, and one left out has its default). Server: ``on_disk`` plus every
+            ``QdrantClient.create_collection`` option (``shard_number``, ``replication_factor``, ...). Unknown
+            options raise :class:`~multivec.errors.ConfigurationError`.
 
     Only one store may open an embedded ``path``/collection at a time (another raises
     :class:`~multivec.errors.StoreLockedError`). Use it as a context manager or call :meth:`close`.
