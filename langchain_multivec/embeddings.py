@@ -30,6 +30,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from multivec._options import boolean
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.embeddings.factory import make_embedder
 from multivec.errors import ConfigurationError, InvalidInputError
@@ -72,7 +73,7 @@ class MultiVectorEmbeddings(Embeddings):
                 "e.g. MultiVectorEmbeddings(ColBERTEmbeddings(...)) or MultiVectorEmbeddings.create('colbert')"
             )
         self.embedder = embedder
-        self.show_progress = show_progress
+        self.show_progress = boolean(show_progress, "show_progress")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.embedder!r})"

@@ -26,8 +26,10 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field
 
 from langchain_multivec.embeddings import MultiVectorEmbeddings, as_core_embedder
+from multivec._options import boolean, configuration_errors, items, known_keys, optional_positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding
-from multivec.errors import InvalidInputError
+from multivec.errors import ConfigurationError, InvalidInputError
+from multivec.pdf import check_dpi
 from multivec.rerank import Modality, RerankResult, arerank, rerank
 from multivec.source_images import page_dpi, source_image
 from multivec.types import ImageInput
@@ -42,6 +44,8 @@ def _candidates(documents: Sequence[Document], pdf_dpi: float | None) -> tuple[l
     inputs: list[str | ImageInput] = []
     modalities: list[Modality] = []
     for i, doc in enumerate(documents):
+        if not isinstance(doc, Document):
+            raise InvalidInputError(f"documents[{i}] is {type(doc).__name__}; pass LangChain Documents", index=i)
         if doc.metadata.get("modality") == "image":
             source = doc.metadata.get("source")
             if not source:
@@ -103,10 +107,19 @@ class MaxSimReranker(BaseDocumentCompressor):
     show_progress: bool = False
 
     def __init__(self, **data: Any) -> None:
-        # unwrapped before pydantic, so a wrong embedder raises ConfigurationError rather than a ValidationError
-        if "embedding" in data:
-            data["embedding"] = as_core_embedder(data["embedding"])
-        super().__init__(**data)
+        # checked before pydantic, which would wrap our errors (and its own) in a ValidationError
+        known_keys(data, type(self).model_fields, "MaxSimReranker")
+        if "embedding" not in data:
+            raise ConfigurationError("MaxSimReranker needs embedding=, a multivec embedder or MultiVectorEmbeddings")
+        checked = {**data, "embedding": as_core_embedder(data["embedding"])}
+        if "top_n" in data:
+            checked["top_n"] = optional_positive_int(data["top_n"], "top_n")
+        if data.get("pdf_dpi") is not None:
+            checked["pdf_dpi"] = check_dpi(data["pdf_dpi"], "pdf_dpi")
+        if "show_progress" in data:
+            checked["show_progress"] = boolean(data["show_progress"], "show_progress")
+        with configuration_errors("MaxSimReranker"):
+            super().__init__(**checked)
 
     @property
     def embeddings(self) -> MultiVectorEmbeddings:
@@ -117,6 +130,7 @@ class MaxSimReranker(BaseDocumentCompressor):
         self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
         """Rerank ``documents`` for ``query`` and return the best ``top_n`` (copies with scores in metadata)."""
+        documents = items(documents, "documents")
         if not documents:
             return []
         inputs, modalities = _candidates(documents, self.pdf_dpi)
@@ -129,6 +143,7 @@ class MaxSimReranker(BaseDocumentCompressor):
         self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
         """Async twin of :meth:`compress_documents` (the query and candidates are embedded concurrently)."""
+        documents = items(documents, "documents")
         if not documents:
             return []
         inputs, modalities = await asyncio.to_thread(_candidates, documents, self.pdf_dpi)

@@ -25,7 +25,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 from qdrant_client import models
 
-from langchain_multivec.vectorstores import QdrantMultiVectorStore, record_to_document
+from langchain_multivec.vectorstores import SEARCH_TYPES, QdrantMultiVectorStore, record_to_document
+from multivec._options import choice, configuration_errors, known_keys, search_options
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.store import Hit, MultiVectorStore
 
@@ -59,6 +60,10 @@ class MaxSimRetriever(BaseRetriever):
     Per-call overrides: ``invoke(query, k=..., filter=..., score_threshold=..., fetch_k=..., lambda_mult=...,
     exact=...)``. Every document has ``metadata["score"]`` (raw MaxSim) and ``metadata["relevance_score"]``
     ([0, 1]).
+
+    Options are checked by multivec before pydantic sees them: a bad one raises
+    :class:`~multivec.errors.ConfigurationError` (constructor) or :class:`~multivec.errors.InvalidInputError`
+    (per call) naming it, never a pydantic ``ValidationError``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -73,21 +78,15 @@ class MaxSimRetriever(BaseRetriever):
     exact: bool = False
 
     def __init__(self, **data: Any) -> None:
-        # checks of our own run before pydantic, so they raise multivec errors rather than a ValidationError
-        if isinstance(data.get("vectorstore"), MultiVectorStore):
-            data["vectorstore"] = QdrantMultiVectorStore.from_store(data["vectorstore"])
-        if data.get("search_type") == "similarity_score_threshold" and data.get("score_threshold") is None:
-            raise ConfigurationError(
-                'search_type="similarity_score_threshold" needs score_threshold (a relevance in [0, 1])'
-            )
-        super().__init__(**data)
+        # checked before pydantic, which would wrap our errors (and its own) in a ValidationError
+        checked = _checked_fields(data, type(self).model_fields)
+        with configuration_errors("MaxSimRetriever"):
+            super().__init__(**checked)
 
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(overrides) - _CALL_OPTIONS)
-        if unknown:
-            raise InvalidInputError(
-                f"MaxSimRetriever got unknown option(s) {unknown}; accepted: {', '.join(sorted(_CALL_OPTIONS))}"
-            )
+        known_keys(overrides, _CALL_OPTIONS, "MaxSimRetriever", InvalidInputError)  # None means "the default"
+        given = {key: value for key, value in overrides.items() if value is not None}
+        checked = search_options(given, _CALL_OPTIONS, "MaxSimRetriever", relevance_threshold=True)
         options = {
             "k": self.k,
             "filter": self.filter,
@@ -96,7 +95,7 @@ class MaxSimRetriever(BaseRetriever):
             "lambda_mult": self.lambda_mult,
             "exact": self.exact,
         }
-        options.update({key: value for key, value in overrides.items() if value is not None})
+        options.update(checked)
         return options
 
     def _documents(self, hits: list[Hit], options: dict[str, Any]) -> list[Document]:
@@ -125,3 +124,29 @@ class MaxSimRetriever(BaseRetriever):
         mmr, args, options = self._request(query, kwargs)
         hits = await (self.vectorstore._ammr_hits(*args) if mmr else self.vectorstore._ahits(*args))
         return self._documents(hits, options)
+
+
+def _checked_fields(data: dict[str, Any], fields: Any) -> dict[str, Any]:
+    """The constructor's fields checked by multivec (a core store wrapped); pydantic then checks only LangChain's
+    own fields (``tags``, ``metadata``, ``name``), its errors turned into :class:`ConfigurationError`."""
+    known_keys(data, fields, "MaxSimRetriever")
+    store = data.get("vectorstore")
+    if isinstance(store, MultiVectorStore):
+        store = QdrantMultiVectorStore.from_store(store)
+    if not isinstance(store, QdrantMultiVectorStore):
+        raise ConfigurationError(
+            f"vectorstore must be a langchain_multivec.QdrantMultiVectorStore or a multivec MultiVectorStore, "
+            f"got {type(store).__name__}"
+        )
+    search_type = choice(data.get("search_type", "similarity"), "search_type", SEARCH_TYPES)
+    options = {key: data[key] for key in _CALL_OPTIONS if key in data}
+    if options.get("score_threshold") is None:
+        options.pop("score_threshold", None)
+        if search_type == "similarity_score_threshold":
+            raise ConfigurationError(
+                'search_type="similarity_score_threshold" needs score_threshold (a relevance in [0, 1])'
+            )
+    if options.get("filter") is None:
+        options.pop("filter", None)
+    checked = search_options(options, _CALL_OPTIONS, "MaxSimRetriever", ConfigurationError, relevance_threshold=True)
+    return {**data, **checked, "vectorstore": store, "search_type": search_type}

@@ -43,41 +43,55 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from langchain_core.documents import Document
-from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 from typing_extensions import Self
 
 from langchain_multivec.embeddings import MultiVectorEmbeddings, as_core_embedder
 from multivec._closing import Closing
+from multivec._options import choice, configuration_errors, items, known_keys, relevance, search_options
 from multivec.embeddings.base import MultiVectorBaseEmbedding
-from multivec.errors import InvalidInputError
+from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.explain import Explanation, aexplain_record, explain_record
 from multivec.pdf import DEFAULT_DPI, aadd_pdfs, add_pdfs
 from multivec.store import Hit, MultiVectorStore, Record
 from multivec.store.store import DEFAULT_MULTIVECTOR_DATATYPE, DEFAULT_PREFETCH_LIMIT
 from multivec.types import ImageInput
 
-__all__ = ["QdrantMultiVectorStore", "record_to_document"]
+__all__ = ["SEARCH_TYPES", "QdrantMultiVectorStore", "record_to_document"]
 
+#: LangChain's search types, as ``as_retriever(search_type=...)`` and ``search(query, search_type)`` take them.
+SEARCH_TYPES = ("similarity", "mmr", "similarity_score_threshold")
 _SEARCH_OPTIONS = frozenset({"filter", "exact", "prefetch_limit", "score_threshold"})
 _MMR_OPTIONS = frozenset({"filter"})
 _DELETE_OPTIONS = frozenset({"filter"})
 #: ``batch_size`` is accepted because LangChain's indexing API (``langchain_core.indexing.index``) passes it;
 #: batching follows the embedder's ``embed_batch_size`` and the store's ``write_batch_size``.
 _ADD_OPTIONS = frozenset({"batch_size"})
+#: What ``as_retriever(search_kwargs=...)`` may hold for each search type.
+_RETRIEVER_OPTIONS = {
+    "similarity": frozenset({"k", *_SEARCH_OPTIONS}),
+    "similarity_score_threshold": frozenset({"k", *_SEARCH_OPTIONS}),
+    "mmr": frozenset({"k", "fetch_k", "lambda_mult", *_MMR_OPTIONS}),
+}
+#: ``as_retriever`` options besides the search: the retriever's own LangChain fields.
+_AS_RETRIEVER_OPTIONS = frozenset({"search_type", "search_kwargs", "tags", "name", "metadata"})
 
 
 def _options(kwargs: dict[str, Any], allowed: frozenset[str], method: str) -> dict[str, Any]:
-    unknown = sorted(set(kwargs) - allowed)
-    if unknown:
-        accepted = ", ".join(sorted(allowed)) or "none"
-        raise InvalidInputError(f"{method}() got unknown option(s) {unknown}; accepted options: {accepted}")
-    return kwargs
+    return search_options(kwargs, allowed, f"{method}()")
+
+
+def _documents(documents: Any) -> list[Document]:
+    checked = items(documents, "documents")
+    for i, document in enumerate(checked):
+        if not isinstance(document, Document):
+            raise InvalidInputError(f"documents[{i}] is {type(document).__name__}; pass LangChain Documents", index=i)
+    return checked
 
 
 def record_to_document(record: Record) -> Document:
@@ -106,7 +120,10 @@ def _document_id(document: Document | str) -> str:
 def _fill_ids(ids: Sequence[str | None] | None, n: int) -> list[str] | None:
     """LangChain passes one id per document, ``None`` (or ``""``) where a ``Document`` has none: as in LangChain's
     own stores, those get a fresh uuid4 string."""
-    if ids is None or not any(ids):
+    if ids is None:
+        return None
+    ids = items(ids, "ids")
+    if not any(ids):
         return None
     if len(ids) != n:
         raise InvalidInputError(f"got {n} items but {len(ids)} ids; pass one id per item")
@@ -208,6 +225,14 @@ class QdrantMultiVectorStore(Closing, VectorStore):
 
     # -- adding ----------------------------------------------------------------------------------------------------
 
+    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Embed and store ``Document`` objects (their ``id`` is used unless ``ids=`` is passed); see :meth:`add_texts`."""
+        return super().add_documents(_documents(documents), **kwargs)
+
+    async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Async twin of :meth:`add_documents`."""
+        return await super().aadd_documents(_documents(documents), **kwargs)
+
     def add_texts(
         self,
         texts: Iterable[str],
@@ -222,7 +247,7 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         ``ids=`` is passed. Everything is validated before anything is written.
         """
         _options(kwargs, _ADD_OPTIONS, "add_texts")
-        texts = list(texts)
+        texts = items(texts, "texts")
         return self.store.add_texts(texts, metadatas, _fill_ids(ids, len(texts)))
 
     async def aadd_texts(
@@ -235,7 +260,7 @@ class QdrantMultiVectorStore(Closing, VectorStore):
     ) -> list[str]:
         """Async twin of :meth:`add_texts`."""
         _options(kwargs, _ADD_OPTIONS, "aadd_texts")
-        texts = list(texts)
+        texts = items(texts, "texts")
         return await self.store.aadd_texts(texts, metadatas, _fill_ids(ids, len(texts)))
 
     def add_images(
@@ -260,6 +285,7 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         >>> store.get_by_ids(["p1"])[0]
         Document(id='p1', metadata={'modality': 'image', 'source': 'report.pdf', 'page': 3}, page_content='report.pdf')
         """
+        images = items(images, "images")
         return self.store.add_images(images, metadatas, _fill_ids(ids, len(images)), sources, pages)
 
     async def aadd_images(
@@ -272,6 +298,7 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         pages: Sequence[int | None] | None = None,
     ) -> list[str]:
         """Async twin of :meth:`add_images`."""
+        images = items(images, "images")
         return await self.store.aadd_images(images, metadatas, _fill_ids(ids, len(images)), sources, pages)
 
     def add_pdfs(
@@ -287,7 +314,7 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         Results have ``metadata["source"]`` (the file) and ``metadata["page"]`` (1-based). ``metadatas`` gives one
         dict per PDF; adding the same file again replaces its pages. Needs the ``pdf`` extra (pypdfium2).
         """
-        return add_pdfs(self.store, [Path(p) for p in paths], dpi=dpi, metadatas=metadatas)
+        return add_pdfs(self.store, paths, dpi=dpi, metadatas=metadatas)
 
     async def aadd_pdfs(
         self,
@@ -297,17 +324,17 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         metadatas: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[str]:
         """Async twin of :meth:`add_pdfs`."""
-        return await aadd_pdfs(self.store, [Path(p) for p in paths], dpi=dpi, metadatas=metadatas)
+        return await aadd_pdfs(self.store, paths, dpi=dpi, metadatas=metadatas)
 
     # -- reading and deleting --------------------------------------------------------------------------------------
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """The documents with these ids, in the order given; missing ids are skipped."""
-        return [record_to_document(r) for r in self.store.get(list(ids))]
+        return [record_to_document(r) for r in self.store.get(items(ids, "ids"))]
 
     async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """Async twin of :meth:`get_by_ids`."""
-        return [record_to_document(r) for r in await self.store.aget(list(ids))]
+        return [record_to_document(r) for r in await self.store.aget(items(ids, "ids"))]
 
     # -- explaining -----------------------------------------------------------------------------------------------
 
@@ -362,7 +389,14 @@ class QdrantMultiVectorStore(Closing, VectorStore):
     @staticmethod
     def _query_vectors(embedding: Sequence[float] | Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
         """Precomputed query vectors as the store takes them (it reads a flat vector as a one-token query)."""
-        return np.asarray(embedding, dtype=np.float32)
+        if isinstance(embedding, str | bytes | Mapping) or embedding is None:
+            raise InvalidInputError(f"embedding must be query vectors (n_tokens, dim), got {type(embedding).__name__}")
+        try:
+            return np.asarray(embedding, dtype=np.float32)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise InvalidInputError(
+                f"embedding must be query vectors: a (n_tokens, dim) array or equal-length lists of numbers ({err})"
+            ) from None
 
     def _hits(self, query: str | np.ndarray, k: int, kwargs: dict[str, Any]) -> list[Hit]:
         return self.store.search(query, k, **_options(kwargs, _SEARCH_OPTIONS, "search"))
@@ -389,6 +423,60 @@ class QdrantMultiVectorStore(Closing, VectorStore):
     @staticmethod
     def _scored(hits: list[Hit], score: Callable[[Hit], float]) -> list[tuple[Document, float]]:
         return [(record_to_document(h), score(h)) for h in hits]
+
+    # -- LangChain's generic entry points, checked before LangChain reads them ------------------------------------
+
+    def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """Search by ``search_type`` (``"similarity"``, ``"mmr"`` or ``"similarity_score_threshold"``)."""
+        choice(search_type, "search_type", SEARCH_TYPES, InvalidInputError)
+        return super().search(query, search_type, **kwargs)
+
+    async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """Async twin of :meth:`search`."""
+        choice(search_type, "search_type", SEARCH_TYPES, InvalidInputError)
+        return await super().asearch(query, search_type, **kwargs)
+
+    def as_retriever(self, **kwargs: Any) -> VectorStoreRetriever:
+        """LangChain's ``VectorStoreRetriever`` over this store, its options checked first.
+
+        ``search_type``: ``"similarity"`` (default), ``"mmr"`` or ``"similarity_score_threshold"``;
+        ``search_kwargs``: the search's options (``k``, ``filter``, ``exact``, ``prefetch_limit``,
+        ``score_threshold``; for MMR ``k``, ``fetch_k``, ``lambda_mult``, ``filter``). With
+        ``similarity_score_threshold``, ``search_kwargs["score_threshold"]`` is required: a relevance in [0, 1].
+        Anything else raises :class:`~multivec.errors.ConfigurationError` naming it. For MaxSim scores in the
+        documents' metadata, use :class:`~langchain_multivec.MaxSimRetriever`.
+        """
+        known_keys(kwargs, _AS_RETRIEVER_OPTIONS, "as_retriever()")
+        search_type = choice(kwargs.get("search_type", "similarity"), "search_type", SEARCH_TYPES)
+        threshold = search_type == "similarity_score_threshold"
+        given = kwargs.get("search_kwargs")
+        search_kwargs = search_options(
+            {} if given is None else given,
+            _RETRIEVER_OPTIONS[search_type],
+            "search_kwargs",
+            ConfigurationError,
+            relevance_threshold=threshold,
+        )
+        if threshold and search_kwargs.get("score_threshold") is None:
+            raise ConfigurationError(
+                'search_type="similarity_score_threshold" needs search_kwargs["score_threshold"], a relevance in [0, 1]'
+            )
+        with configuration_errors("as_retriever"):
+            return super().as_retriever(**{**kwargs, "search_type": search_type, "search_kwargs": search_kwargs})
+
+    def similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """The ``k`` best documents with their [0, 1] relevance; ``score_threshold`` (a relevance) drops lower ones."""
+        relevance(kwargs.get("score_threshold"), "score_threshold")
+        return super().similarity_search_with_relevance_scores(query, k, **kwargs)
+
+    async def asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Async twin of :meth:`similarity_search_with_relevance_scores`."""
+        relevance(kwargs.get("score_threshold"), "score_threshold")
+        return await super().asimilarity_search_with_relevance_scores(query, k, **kwargs)
 
     # -- similarity search -----------------------------------------------------------------------------------------
 
@@ -506,7 +594,11 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         'blue cars'
         """
         store = cls(embedding, **kwargs)
-        store.add_texts(texts, metadatas, ids=ids)
+        try:
+            store.add_texts(texts, metadatas, ids=ids)
+        except BaseException:
+            store.close()  # an embedded store's directory must not stay locked by a store nobody holds
+            raise
         return store
 
     @classmethod
@@ -521,5 +613,9 @@ class QdrantMultiVectorStore(Closing, VectorStore):
     ) -> Self:
         """Async twin of :meth:`from_texts`."""
         store = cls(embedding, **kwargs)
-        await store.aadd_texts(texts, metadatas, ids=ids)
+        try:
+            await store.aadd_texts(texts, metadatas, ids=ids)
+        except BaseException:
+            await store.aclose()
+            raise
         return store

@@ -10,7 +10,8 @@ from typing import Any
 from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, NodeWithScore, TextNode
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
-from multivec.errors import InvalidInputError
+from multivec._options import items
+from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.source_images import is_pdf, page_dpi, source_image
 from multivec.store import Hit, Record
 from multivec.types import Embedding, ImageInput
@@ -18,8 +19,10 @@ from multivec.types import Embedding, ImageInput
 __all__ = [
     "RAW_SCORE_KEY",
     "NodeBatch",
+    "check_nodes",
     "hit_to_node",
     "image_input",
+    "metadata_mode",
     "nodes_to_batch",
     "record_to_node",
     "scored",
@@ -30,6 +33,28 @@ __all__ = [
 RAW_SCORE_KEY = "maxsim_score"
 
 _NODE_CONTENT = "_node_content"
+
+
+def metadata_mode(value: Any, name: str) -> MetadataMode:
+    """``value`` as a ``MetadataMode`` (the enum or its value), else :class:`ConfigurationError` naming ``name``."""
+    try:
+        return MetadataMode(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} must be a MetadataMode ({', '.join(m.value for m in MetadataMode)}), got {value!r}"
+        ) from None
+
+
+def check_nodes(nodes: Any, kind: type[BaseNode] | type[NodeWithScore] = BaseNode) -> list[Any]:
+    """``nodes`` as a list of ``kind`` (LlamaIndex nodes, or ``NodeWithScore``), else :class:`InvalidInputError`
+    naming the first position that is not."""
+    if isinstance(nodes, BaseNode | NodeWithScore):
+        raise InvalidInputError("expected a list of nodes, got a single node; wrap it in a list")
+    checked = items(nodes, "nodes")
+    for i, node in enumerate(checked):
+        if not isinstance(node, kind):
+            raise InvalidInputError(f"nodes[{i}] is {type(node).__name__}, expected {kind.__name__}", index=i)
+    return checked
 
 
 def _where(node: BaseNode, index: int) -> str:
@@ -94,12 +119,8 @@ def nodes_to_batch(nodes: Sequence[BaseNode], metadata_mode: MetadataMode) -> No
     stay only inside the serialised node). The whole node (relationships, metadata, image fields) is serialised
     into the payload's metadata with ``node_to_metadata_dict``, so it round-trips and ``ref_doc_id`` filters work.
     """
-    if isinstance(nodes, BaseNode):
-        raise InvalidInputError("expected a list of nodes, got a single node; wrap it in a list")
     batch = NodeBatch()
-    for i, node in enumerate(nodes):
-        if not isinstance(node, BaseNode):
-            raise InvalidInputError(f"nodes[{i}] is {type(node).__name__}, expected a LlamaIndex node", index=i)
+    for i, node in enumerate(check_nodes(nodes)):
         if isinstance(node, ImageNode):
             batch.image_positions.append(i)
             batch.images.append(image_input(node, i))

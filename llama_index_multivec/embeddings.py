@@ -25,7 +25,8 @@ from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import BaseNode, ImageNode, ImageType, MetadataMode
 
-from llama_index_multivec._nodes import image_input
+from llama_index_multivec._nodes import check_nodes, image_input
+from multivec._options import configuration_errors, items, known_keys, optional_positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.scoring import flat_vector
@@ -69,12 +70,20 @@ class MultiVectorEmbedding(MultiModalEmbedding):
             raise ConfigurationError(
                 f"embedder must be a multivec embedder (MultiVectorBaseEmbedding), got {type(embedder).__name__}"
             )
-        super().__init__(
-            model_name=embedder.model_name,
-            embed_batch_size=embed_batch_size or embedder.embed_batch_size,
-            callback_manager=callback_manager or CallbackManager([]),
-            **kwargs,
-        )
+        # checked before pydantic, which would wrap our errors (and its own) in a ValidationError
+        known_keys(kwargs, set(type(self).model_fields) - {"model_name"}, "MultiVectorEmbedding")
+        batch_size = optional_positive_int(embed_batch_size, "embed_batch_size")
+        if callback_manager is not None and not isinstance(callback_manager, CallbackManager):
+            raise ConfigurationError(
+                f"callback_manager must be a CallbackManager, got {type(callback_manager).__name__}"
+            )
+        with configuration_errors("MultiVectorEmbedding"):
+            super().__init__(
+                model_name=embedder.model_name,
+                embed_batch_size=batch_size or embedder.embed_batch_size,
+                callback_manager=callback_manager or CallbackManager([]),
+                **kwargs,
+            )
         self._embedder = embedder
 
     @classmethod
@@ -131,6 +140,32 @@ class MultiVectorEmbedding(MultiModalEmbedding):
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[list[float]]:
         return [flat_vector(e) for e in await self._multimodal().aembed_images(img_file_paths)]
 
+    # -- LlamaIndex's batch entry points, checked before LlamaIndex iterates them ----------------------------------
+
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[list[float]]:
+        """Pooled vectors of ``texts`` in chunks of ``embed_batch_size``."""
+        return super().get_text_embedding_batch(items(texts, "texts"), show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[list[float]]:
+        """Async twin of :meth:`get_text_embedding_batch`."""
+        return await super().aget_text_embedding_batch(items(texts, "texts"), show_progress, **kwargs)
+
+    def get_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[list[float]]:
+        """Pooled vectors of images in chunks of ``embed_batch_size`` (multimodal embedders)."""
+        return super().get_image_embedding_batch(items(img_file_paths, "img_file_paths"), show_progress)
+
+    async def aget_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[list[float]]:
+        """Async twin of :meth:`get_image_embedding_batch`."""
+        return await super().aget_image_embedding_batch(items(img_file_paths, "img_file_paths"), show_progress)
+
     # -- multi-vectors ------------------------------------------------------------------------------------------
 
     def get_query_multivector(self, query: str) -> Embedding:
@@ -185,6 +220,7 @@ class MultiVectorEmbedding(MultiModalEmbedding):
             nodes[pos].embedding = [float(x) for x in vector]
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        nodes = check_nodes(nodes)
         text_pos, texts, image_pos, images = self._split_nodes(nodes)
         if images:
             self._multimodal()
@@ -196,6 +232,7 @@ class MultiVectorEmbedding(MultiModalEmbedding):
         return nodes
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        nodes = check_nodes(nodes)
         text_pos, texts, image_pos, images = self._split_nodes(nodes)
         if images:
             self._multimodal()

@@ -33,6 +33,7 @@ from typing import Any
 from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
 
 from multivec.errors import InvalidInputError
+from multivec.store.filters import MAX_FILTER_DEPTH
 
 __all__ = ["to_store_filter"]
 
@@ -58,6 +59,10 @@ def _as_list(value: Any, where: str) -> list[Any]:
 
 
 def _condition(flt: MetadataFilter) -> dict[str, Any]:
+    if not isinstance(flt, MetadataFilter):
+        raise InvalidInputError(
+            f"MetadataFilters.filters holds a {type(flt).__name__}; use MetadataFilter or MetadataFilters"
+        )
     where = f"filter on {flt.key!r} with operator {flt.operator.name}"
     if flt.operator == FilterOperator.ALL:
         return {"$and": [{flt.key: {"$eq": v}} for v in _as_list(flt.value, where)]}
@@ -73,10 +78,25 @@ def _condition(flt: MetadataFilter) -> dict[str, Any]:
 
 
 def to_store_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
-    """Translate LlamaIndex filters to the store's dict filter; ``None`` or no filters → ``None``."""
+    """Translate LlamaIndex filters to the store's dict filter; ``None`` or no filters → ``None``.
+
+    Anything but ``MetadataFilters`` (a dict, a single ``MetadataFilter``…), or ``MetadataFilters`` nested more than
+    :data:`multivec.store.filters.MAX_FILTER_DEPTH` levels deep, raises :class:`~multivec.errors.InvalidInputError`.
+    """
+    return _translate(filters, 1)
+
+
+def _translate(filters: Any, depth: int) -> dict[str, Any] | None:
+    if filters is not None and not isinstance(filters, MetadataFilters):
+        raise InvalidInputError(
+            f"filters must be llama_index MetadataFilters (or None), got {type(filters).__name__}; e.g. "
+            'MetadataFilters(filters=[MetadataFilter(key="genre", value="fruit")])'
+        )
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidInputError(f"filters are nested more than {MAX_FILTER_DEPTH} levels deep; flatten them")
     if filters is None or not filters.filters:
         return None
-    parts = [to_store_filter(f) if isinstance(f, MetadataFilters) else _condition(f) for f in filters.filters]
+    parts = [_translate(f, depth + 1) if isinstance(f, MetadataFilters) else _condition(f) for f in filters.filters]
     conditions = [p for p in parts if p is not None]
     if not conditions:
         return None

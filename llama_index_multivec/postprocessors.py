@@ -22,14 +22,20 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import ImageNode, MetadataMode, NodeWithScore, QueryBundle
 
-from llama_index_multivec._nodes import image_input, scored
+from llama_index_multivec._nodes import check_nodes, image_input, metadata_mode, scored
 from llama_index_multivec.embeddings import MultiVectorEmbedding
+from multivec._options import boolean, configuration_errors, known_keys, optional_positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.rerank import Modality, RerankResult, arerank, rerank
 from multivec.types import ImageInput
 
 __all__ = ["MaxSimRerank"]
+
+
+def _one_query(query_bundle: Any, query_str: Any) -> None:
+    if query_bundle is not None and query_str is not None:
+        raise InvalidInputError("pass the query as query_str or as query_bundle, not both")
 
 
 class MaxSimRerank(BaseNodePostprocessor):
@@ -52,16 +58,24 @@ class MaxSimRerank(BaseNodePostprocessor):
 
     _embedder: MultiVectorBaseEmbedding = PrivateAttr()
 
-    def __init__(self, embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding, **kwargs: Any) -> None:
+    def __init__(self, embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding | None = None, **kwargs: Any) -> None:
+        if embedding is None:
+            raise ConfigurationError("MaxSimRerank needs embedding=, a multivec embedder or a MultiVectorEmbedding")
         embedder = embedding.embedder if isinstance(embedding, MultiVectorEmbedding) else embedding
         if not isinstance(embedder, MultiVectorBaseEmbedding):
             raise ConfigurationError(
                 f"embedding must be a multivec embedder or a MultiVectorEmbedding, got {type(embedding).__name__}"
             )
-        top_n = kwargs.get("top_n")
-        if top_n is not None and (not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1):
-            raise ConfigurationError(f"top_n must be a positive int or None, got {top_n!r}")
-        super().__init__(**kwargs)
+        # checked before pydantic, which would wrap our errors (and its own) in a ValidationError
+        known_keys(kwargs, type(self).model_fields, "MaxSimRerank")
+        if "top_n" in kwargs:
+            kwargs["top_n"] = optional_positive_int(kwargs["top_n"], "top_n")
+        if "metadata_mode" in kwargs:
+            kwargs["metadata_mode"] = metadata_mode(kwargs["metadata_mode"], "metadata_mode")
+        if "show_progress" in kwargs:
+            kwargs["show_progress"] = boolean(kwargs["show_progress"], "show_progress")
+        with configuration_errors("MaxSimRerank"):
+            super().__init__(**kwargs)
         self._embedder = embedder
 
     @classmethod
@@ -78,9 +92,11 @@ class MaxSimRerank(BaseNodePostprocessor):
     ) -> tuple[str, list[str | ImageInput], list[Modality]]:
         if query_bundle is None:
             raise InvalidInputError("MaxSimRerank needs the query: pass query_bundle or query_str")
+        if not isinstance(query_bundle, QueryBundle) or not isinstance(query_bundle.query_str, str):
+            raise InvalidInputError(f"the query must be a str or a QueryBundle, got {query_bundle!r:.80}")
         documents: list[str | ImageInput] = []
         modalities: list[Modality] = []
-        for i, nws in enumerate(nodes):
+        for i, nws in enumerate(check_nodes(nodes, NodeWithScore)):
             node = nws.node
             if isinstance(node, ImageNode):
                 documents.append(image_input(node, i))
@@ -92,6 +108,26 @@ class MaxSimRerank(BaseNodePostprocessor):
             documents.append(text)
             modalities.append("text")
         return query_bundle.query_str, documents, modalities
+
+    def postprocess_nodes(
+        self,
+        nodes: list[NodeWithScore],
+        query_bundle: QueryBundle | None = None,
+        query_str: str | None = None,
+    ) -> list[NodeWithScore]:
+        """Rerank ``nodes`` for the query (``query_str`` or ``query_bundle``, not both); see the class docstring."""
+        _one_query(query_bundle, query_str)
+        return super().postprocess_nodes(nodes, query_bundle, query_str)
+
+    async def apostprocess_nodes(
+        self,
+        nodes: list[NodeWithScore],
+        query_bundle: QueryBundle | None = None,
+        query_str: str | None = None,
+    ) -> list[NodeWithScore]:
+        """Async twin of :meth:`postprocess_nodes`."""
+        _one_query(query_bundle, query_str)
+        return await super().apostprocess_nodes(nodes, query_bundle, query_str)
 
     @staticmethod
     def _output(nodes: list[NodeWithScore], ranked: list[RerankResult]) -> list[NodeWithScore]:

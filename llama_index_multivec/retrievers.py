@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
-from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.schema import NodeWithScore, QueryBundle, QueryType
 from llama_index.core.vector_stores.types import (
     MetadataFilters,
     VectorStoreQuery,
@@ -33,10 +33,19 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
-from llama_index_multivec.vector_stores import QdrantMultiVectorStore
-from multivec.errors import ConfigurationError
+from llama_index_multivec.filters import to_store_filter
+from llama_index_multivec.vector_stores import QdrantMultiVectorStore, query_mode, query_options
+from multivec._options import boolean, check_filter, choice, number, positive_int
+from multivec.errors import ConfigurationError, InvalidInputError
 
 __all__ = ["MaxSimRetriever"]
+
+
+def _query(query: Any) -> QueryType:
+    """A query LlamaIndex can read: a str or a ``QueryBundle`` whose ``query_str`` is a str."""
+    if isinstance(query, str) or (isinstance(query, QueryBundle) and isinstance(query.query_str, str)):
+        return query
+    raise InvalidInputError(f"the query must be a str or a QueryBundle, got {type(query).__name__}")
 
 
 class MaxSimRetriever(BaseRetriever):
@@ -52,6 +61,9 @@ class MaxSimRetriever(BaseRetriever):
             ``mmr_threshold`` is the relevance/diversity weight, default 0.5).
         search_kwargs: extra store query options: ``exact``, ``prefetch_limit``, ``score_threshold`` (DEFAULT),
             ``fetch_k`` (MMR).
+
+    Every option is checked here: a bad one raises :class:`~multivec.errors.ConfigurationError` naming it, and a
+    query that is neither a str nor a ``QueryBundle`` raises :class:`~multivec.errors.InvalidInputError`.
     """
 
     def __init__(
@@ -71,18 +83,36 @@ class MaxSimRetriever(BaseRetriever):
             raise ConfigurationError(
                 f"vector_store must be a QdrantMultiVectorStore, got {type(vector_store).__name__}"
             )
-        if not isinstance(similarity_top_k, int) or isinstance(similarity_top_k, bool) or similarity_top_k < 1:
-            raise ConfigurationError(f"similarity_top_k must be a positive int, got {similarity_top_k!r}")
-        if modality not in (None, "text", "image"):
-            raise ConfigurationError(f"modality must be 'text', 'image' or None, got {modality!r}")
-        super().__init__(callback_manager=callback_manager, verbose=verbose)
+        similarity_top_k = positive_int(similarity_top_k, "similarity_top_k")
+        choice(modality, "modality", (None, "text", "image"))
+        if filters is not None:
+            if not isinstance(filters, MetadataFilters):
+                raise ConfigurationError(f"filters must be llama_index MetadataFilters, got {type(filters).__name__}")
+            check_filter(to_store_filter(filters), "filters", ConfigurationError)
+        query_mode_ = query_mode(mode, ConfigurationError)
+        if mmr_threshold is not None:
+            mmr_threshold = number(mmr_threshold, "mmr_threshold", minimum=0, maximum=1)
+        options = query_options(query_mode_, {} if search_kwargs is None else search_kwargs, ConfigurationError)
+        if callback_manager is not None and not isinstance(callback_manager, CallbackManager):
+            raise ConfigurationError(
+                f"callback_manager must be a CallbackManager, got {type(callback_manager).__name__}"
+            )
+        super().__init__(callback_manager=callback_manager, verbose=boolean(verbose, "verbose"))
         self._vector_store = vector_store
         self.similarity_top_k = similarity_top_k
         self.filters = filters
         self.modality = modality
-        self.mode = VectorStoreQueryMode(mode)
+        self.mode = query_mode_
         self.mmr_threshold = mmr_threshold
-        self.search_kwargs = dict(search_kwargs or {})
+        self.search_kwargs = options
+
+    def retrieve(self, str_or_query_bundle: QueryType) -> list[NodeWithScore]:
+        """The ``similarity_top_k`` best nodes for a query (a str or a ``QueryBundle``)."""
+        return super().retrieve(_query(str_or_query_bundle))
+
+    async def aretrieve(self, str_or_query_bundle: QueryType) -> list[NodeWithScore]:
+        """Async twin of :meth:`retrieve`."""
+        return await super().aretrieve(_query(str_or_query_bundle))
 
     @property
     def vector_store(self) -> QdrantMultiVectorStore:

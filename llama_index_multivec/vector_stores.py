@@ -26,7 +26,6 @@ import asyncio
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,12 +39,13 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
-from llama_index_multivec._nodes import NodeBatch, hit_to_node, nodes_to_batch, record_to_node
+from llama_index_multivec._nodes import NodeBatch, hit_to_node, metadata_mode, nodes_to_batch, record_to_node
 from llama_index_multivec.embeddings import MultiVectorEmbedding
 from llama_index_multivec.filters import to_store_filter
 from multivec._closing import Closing
+from multivec._options import ErrorType, configuration_errors, items, search_options
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
-from multivec.errors import InvalidInputError
+from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.explain import Explanation, aexplain_record, explain_record
 from multivec.pdf import DEFAULT_DPI, aadd_pdfs, add_pdfs
 from multivec.store import Hit, MultiVectorStore, Record
@@ -54,13 +54,41 @@ from multivec.types import Embedding
 __all__ = ["QdrantMultiVectorStore"]
 
 _MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)
-_SEARCH_KWARGS = ("exact", "prefetch_limit", "score_threshold", "modality")
-_MMR_KWARGS = ("fetch_k", "modality")
+#: The ``query`` kwargs each supported mode takes.
+_QUERY_KWARGS = {
+    VectorStoreQueryMode.DEFAULT: ("exact", "prefetch_limit", "score_threshold", "modality"),
+    VectorStoreQueryMode.MMR: ("fetch_k", "modality"),
+}
 DEFAULT_MMR_LAMBDA = 0.5
 
 
 def _core_embedder(embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding) -> MultiVectorBaseEmbedding:
-    return embedding.embedder if isinstance(embedding, MultiVectorEmbedding) else embedding
+    embedder = embedding.embedder if isinstance(embedding, MultiVectorEmbedding) else embedding
+    if not isinstance(embedder, MultiVectorBaseEmbedding):
+        raise ConfigurationError(
+            f"embedding must be a multivec embedder or a MultiVectorEmbedding, got {type(embedding).__name__}"
+        )
+    return embedder
+
+
+def query_mode(mode: Any, error: ErrorType = InvalidInputError) -> VectorStoreQueryMode:
+    """``mode`` as a supported ``VectorStoreQueryMode`` (``DEFAULT`` or ``MMR``, enum or its value), else ``error``."""
+    try:
+        parsed = VectorStoreQueryMode(mode)
+    except ValueError:
+        parsed = None
+    if parsed not in _MODES:
+        raise error(
+            f"query mode {mode!r} is not supported by QdrantMultiVectorStore; use "
+            "VectorStoreQueryMode.DEFAULT (MaxSim) or VectorStoreQueryMode.MMR"
+        )
+    return parsed
+
+
+def query_options(mode: VectorStoreQueryMode, kwargs: Any, error: ErrorType = InvalidInputError) -> dict[str, Any]:
+    """The ``query`` kwargs (``exact``, ``prefetch_limit``, ``score_threshold``, ``fetch_k``, ``modality``) checked
+    for ``mode``: names and values, else ``error`` naming the option."""
+    return search_options(kwargs, _QUERY_KWARGS[mode], f"query (mode {mode.value!r})", error)
 
 
 def _all_of(*filters: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -166,6 +194,9 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         **collection_options: Any,
     ) -> None:
         embedder = _core_embedder(embedding)
+        mode = metadata_mode(text_metadata_mode, "text_metadata_mode")
+        if store is not None and not isinstance(store, MultiVectorStore):
+            raise ConfigurationError(f"store must be a multivec MultiVectorStore, got {type(store).__name__}")
         if store is None:
             given = {
                 "path": path,
@@ -180,8 +211,9 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
             }
             options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
             store = MultiVectorStore(embedder, collection_name, **options, **collection_options)
-        fields: dict[str, Any] = {"collection_name": collection_name, "text_metadata_mode": text_metadata_mode}
-        super().__init__(**fields)
+        fields: dict[str, Any] = {"collection_name": collection_name, "text_metadata_mode": mode}
+        with configuration_errors("QdrantMultiVectorStore"):
+            super().__init__(**fields)
         self._store = store
         self._embedder = embedder
 
@@ -190,6 +222,8 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         cls, store: MultiVectorStore, *, text_metadata_mode: MetadataMode = MetadataMode.EMBED
     ) -> QdrantMultiVectorStore:
         """Wrap an existing :class:`~multivec.store.MultiVectorStore` (e.g. one a LangChain store also uses)."""
+        if not isinstance(store, MultiVectorStore):
+            raise InvalidInputError(f"store must be a multivec.store.MultiVectorStore, got {type(store).__name__}")
         return cls(store.embedding, store.collection_name, store=store, text_metadata_mode=text_metadata_mode)
 
     @classmethod
@@ -263,7 +297,7 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         one (ColBERT) indexes each page's text layer as a ``TextNode``. ``metadatas`` gives one dict per PDF;
         adding the same file again replaces its pages. Needs the ``pdf`` extra (pypdfium2).
         """
-        return add_pdfs(self._store, [Path(p) for p in paths], dpi=dpi, metadatas=metadatas)
+        return add_pdfs(self._store, paths, dpi=dpi, metadatas=metadatas)
 
     async def aadd_pdfs(
         self,
@@ -273,7 +307,7 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         metadatas: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[str]:
         """Async twin of :meth:`add_pdfs`."""
-        return await aadd_pdfs(self._store, [Path(p) for p in paths], dpi=dpi, metadatas=metadatas)
+        return await aadd_pdfs(self._store, paths, dpi=dpi, metadatas=metadatas)
 
     async def async_add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Async twin of :meth:`add`; texts and images are embedded concurrently."""
@@ -419,28 +453,22 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
     # -- query --------------------------------------------------------------------------------------------------
 
     def _search(self, query: VectorStoreQuery, kwargs: dict[str, Any]) -> _Search:
-        mode = VectorStoreQueryMode(query.mode)
-        if mode not in _MODES:
-            raise InvalidInputError(
-                f"query mode {mode.value!r} is not supported by QdrantMultiVectorStore; use "
-                "VectorStoreQueryMode.DEFAULT (MaxSim) or VectorStoreQueryMode.MMR"
-            )
-        allowed = _SEARCH_KWARGS if mode == VectorStoreQueryMode.DEFAULT else _MMR_KWARGS
-        unknown = sorted(set(kwargs) - set(allowed))
-        if unknown:
-            raise InvalidInputError(f"unknown query option(s) {unknown} for mode {mode.value!r}; use {list(allowed)}")
+        if not isinstance(query, VectorStoreQuery):
+            raise InvalidInputError(f"query must be a llama_index VectorStoreQuery, got {type(query).__name__}")
+        mode = query_mode(query.mode)
+        kwargs = query_options(mode, kwargs)
         k = query.similarity_top_k
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise InvalidInputError(f"similarity_top_k must be a positive int, got {k!r}")
         text_or_vectors = self._query_input(query)
 
         modality = kwargs.pop("modality", None)
-        if modality is not None and modality not in ("text", "image"):
-            raise InvalidInputError(f"modality must be 'text' or 'image', got {modality!r}")
+        doc_ids = None if query.doc_ids is None else items(query.doc_ids, "query.doc_ids")
+        node_ids = None if query.node_ids is None else items(query.node_ids, "query.node_ids")
         filter_arg = _all_of(
             to_store_filter(query.filters),
-            {"ref_doc_id": {"$in": list(query.doc_ids)}} if query.doc_ids else None,
-            {"$id": {"$in": list(query.node_ids)}} if query.node_ids else None,
+            {"ref_doc_id": {"$in": doc_ids}} if doc_ids else None,
+            {"$id": {"$in": node_ids}} if node_ids else None,
             {"$modality": modality} if modality is not None else None,
         )
 
@@ -453,10 +481,15 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
 
     @staticmethod
     def _query_input(query: VectorStoreQuery) -> str | Embedding:
+        if query.query_str is not None and not isinstance(query.query_str, str):
+            raise InvalidInputError(f"query_str must be a str, got {type(query.query_str).__name__}")
         if query.query_str is not None and query.query_str.strip():
             return query.query_str
         if query.query_embedding is not None:
-            vectors = np.asarray(query.query_embedding, dtype=np.float32)
+            try:
+                vectors = np.asarray(query.query_embedding, dtype=np.float32)
+            except (TypeError, ValueError, OverflowError) as err:
+                raise InvalidInputError(f"query_embedding must be equal-length lists of numbers ({err})") from None
             if vectors.ndim == 2:
                 return vectors
         raise InvalidInputError(

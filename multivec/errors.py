@@ -21,10 +21,13 @@ __all__ = [
     "DimensionMismatchError",
     "EmbeddingError",
     "InfinityError",
+    "InfinityTimeoutError",
     "InvalidInputError",
     "MissingDependencyError",
     "ModelLoadError",
     "MultivecError",
+    "StorageFullError",
+    "StoreCorruptedError",
     "StoreError",
     "StoreLockedError",
 ]
@@ -91,6 +94,10 @@ class InfinityError(EmbeddingError):
         self.url = url
 
 
+class InfinityTimeoutError(InfinityError):
+    """An Infinity call ran past its total deadline (``timeout``), retries and slow response bodies included."""
+
+
 class StoreError(MultivecError, RuntimeError):
     """The vector store failed to read or write."""
 
@@ -101,3 +108,28 @@ class StoreLockedError(StoreError):
 
 class CollectionNotFoundError(StoreError):
     """The named collection does not exist."""
+
+
+class StorageFullError(StoreError, OSError):
+    """The filesystem holding the store is full (or a file-size limit was hit).
+
+    ``path`` is the store directory, ``needed`` the bytes the operation needed (when known) and ``available`` what
+    the filesystem had. The call that raised it stored nothing; once space is back the store reopens with every
+    acknowledged call intact.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, needed: int | None = None, available: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.needed = needed
+        self.available = available
+
+
+class StoreCorruptedError(StoreError):
+    """A store file is damaged or not a multivec store; ``path`` names the file (or directory) at fault."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path

@@ -28,12 +28,15 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from multivec._options import items, positive_int
 from multivec.errors import InvalidInputError
 from multivec.types import ImageInput
 
 __all__ = ["DEFAULT_MAX_PIXELS", "encode_image", "load_image", "load_images", "to_data_uri"]
 
-#: Largest image accepted by default (PIL's own decompression-bomb limit).
+#: Largest image accepted by default, in pixels (Pillow's own decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``;
+#: about 256 MB decoded as RGB). Embedders take ``max_image_pixels=`` to change it. Images are refused by the pixel
+#: count in their header, before anything is decoded, so a small file claiming a huge size costs no memory.
 DEFAULT_MAX_PIXELS = 89_478_485
 
 _SOURCE_FORMAT = "multivec_source_format"
@@ -105,36 +108,68 @@ def _fetch_url(url: str, where: str, index: int | None, timeout: float) -> bytes
     return response.content
 
 
+def _too_large(where: str, index: int | None, width: int, height: int, max_pixels: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"{where} is {width}x{height} pixels, above the limit of {max_pixels:,}; downscale it or raise "
+        "max_image_pixels",
+        index=index,
+    )
+
+
+def _unreadable(where: str, index: int | None, err: Exception) -> InvalidInputError:
+    return InvalidInputError(
+        f"{where} is not a readable image ({type(err).__name__}: {err}); pass PNG, JPEG, WebP, GIF, BMP or TIFF",
+        index=index,
+    )
+
+
 def _decode(data: bytes, where: str, index: int | None, max_pixels: int) -> Image.Image:
+    """Open ``data`` lazily (header only), refuse it by pixel count, and only then decode the pixels."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns above its own limit and raises above twice it; a caller who raised max_pixels past
+            # Pillow's limit gets our check alone for the range in between
+            if max_pixels <= (Image.MAX_IMAGE_PIXELS or max_pixels):
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+            else:
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:
-                raise InvalidInputError(
-                    f"{where} is {width}x{height} pixels, above the limit of {max_pixels:,}; downscale it "
-                    "or raise max_image_pixels",
-                    index=index,
-                )
+                raise _too_large(where, index, width, height, max_pixels)
             img.load()
     except InvalidInputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidInputError(
-            f"{where} is too large to decode safely (decompression bomb check); downscale it", index=index
-        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise InvalidInputError(f"{where} is too large to decode safely ({err}); downscale it", index=index) from None
     except UnidentifiedImageError:
         raise InvalidInputError(
             f"{where} is not a readable image (unknown or unsupported format); pass PNG, JPEG, WebP, GIF, BMP or TIFF",
             index=index,
         ) from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise InvalidInputError(
-            f"{where} is not a readable image ({type(err).__name__}: {err}); pass PNG, JPEG, WebP, GIF, BMP or TIFF",
-            index=index,
-        ) from None
+    except Exception as err:  # Pillow's decoders raise OSError, SyntaxError, struct.error, IndexError… on bad files
+        raise _unreadable(where, index, err) from None
     return img
+
+
+def _checked_pil(image: Image.Image, where: str, index: int | None, max_pixels: int) -> Image.Image:
+    """A caller's PIL image, refused when closed or too large; a lazily opened one is decoded only after the
+    pixel-count check."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise _too_large(where, index, width, height, max_pixels)
+    try:
+        image.load()
+    except ValueError as err:
+        if "closed" in str(err):
+            raise InvalidInputError(
+                f"{where} is a closed PIL image; pass it before calling close() (or outside its `with` block)",
+                index=index,
+            ) from None
+        raise _unreadable(where, index, err) from None
+    except Exception as err:  # a lazily opened file failing to decode now: see _decode
+        raise _unreadable(where, index, err) from None
+    return image
 
 
 def load_image(
@@ -150,8 +185,9 @@ def load_image(
 
     ``index`` is the input's position in the caller's batch; errors name it. ``min_size`` is the smallest
     ``(width, height)`` the model accepts. Raises :class:`~multivec.errors.InvalidInputError` for a missing file,
-    unreadable bytes, a non-image, an image smaller than ``min_size`` or larger than ``max_pixels``, and for URLs
-    unless ``allow_urls`` is true.
+    unreadable bytes, a non-image, a closed PIL image, an image smaller than ``min_size`` or larger than
+    ``max_pixels`` (checked from the file's header, before the pixels are decoded), and for URLs unless
+    ``allow_urls`` is true.
 
     >>> load_image(b"not an image", index=3)
     Traceback (most recent call last):
@@ -159,25 +195,23 @@ def load_image(
     multivec.errors.InvalidInputError: images[3] is not a readable image (unknown or unsupported format); ...
     """
     where = _where(index)
+    positive_int(max_pixels, "max_pixels", InvalidInputError)
     if image is None:
         raise InvalidInputError(f"{where} is None; pass a path, bytes, BytesIO or PIL image", index=index)
     source = _read_source(image, where, index, allow_urls, url_timeout)
+    raw: bytes | None = None
     if isinstance(source, Image.Image):
-        raw: bytes | None = None
-        decoded = source
-        width, height = decoded.size
-        if width * height > max_pixels:
-            raise InvalidInputError(
-                f"{where} is {width}x{height} pixels, above the limit of {max_pixels:,}; downscale it",
-                index=index,
-            )
+        decoded = _checked_pil(source, where, index, max_pixels)
     else:
         raw = source
         decoded = _decode(source, where, index, max_pixels)
-    source_format = decoded.format
-    oriented = decoded.getexif().get(_EXIF_ORIENTATION, 1) in (0, 1)
-    transposed = decoded if oriented else ImageOps.exif_transpose(decoded)
-    normalised = transposed if transposed.mode == "RGB" else transposed.convert("RGB")
+    try:
+        source_format = decoded.format
+        oriented = decoded.getexif().get(_EXIF_ORIENTATION, 1) in (0, 1)
+        transposed = decoded if oriented else ImageOps.exif_transpose(decoded)
+        normalised = transposed if transposed.mode == "RGB" else transposed.convert("RGB")
+    except Exception as err:  # unusual modes or broken EXIF blocks: still the caller's image that is at fault
+        raise _unreadable(where, index, err) from None
     width, height = normalised.size
     if width < min_size[0] or height < min_size[1]:
         raise InvalidInputError(
@@ -201,7 +235,7 @@ def load_images(images: Sequence[ImageInput], **options: Any) -> list[Image.Imag
     """
     if isinstance(images, str | bytes | Path | io.BytesIO | Image.Image):
         raise InvalidInputError("expected a list of images, got a single image; wrap it in a list")
-    return [load_image(image, index=i, **options) for i, image in enumerate(images)]
+    return [load_image(image, index=i, **options) for i, image in enumerate(items(images, "images"))]
 
 
 def encode_image(image: Image.Image) -> tuple[bytes, str]:

@@ -12,7 +12,10 @@ images; a text-only embedder (ColBERT) indexes each page's text layer instead. :
     [(1, 'Wing flutter', (612, 792)), (2, 'Shock waves', (612, 792))]
 
 Encrypted and unreadable PDFs raise :class:`~multivec.errors.InvalidInputError` naming the file; without the
-``pdf`` extra (pypdfium2), :class:`~multivec.errors.MissingDependencyError` names it.
+``pdf`` extra (pypdfium2), :class:`~multivec.errors.MissingDependencyError` names it. A page whose rendering would
+exceed :data:`MAX_PAGE_PIXELS` (a poster, or a damaged ``MediaBox`` claiming a page kilometres wide) is refused from
+its size in points and the dpi *before* it is rendered, with an :class:`~multivec.errors.InvalidInputError` naming
+the file and the page, so it costs no memory.
 
 Every stored page gets a content-derived id, ``"<sha256 of the file>:<page>"`` (:func:`page_id`), so adding the
 same file again overwrites its pages instead of duplicating them.
@@ -23,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import hashlib
+import math
+import os
 import textwrap
 import warnings
 from collections.abc import Iterator, Sequence
@@ -32,14 +37,18 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from multivec._options import items, number, positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
-from multivec.errors import ConfigurationError, InvalidInputError, MissingDependencyError
+from multivec.errors import InvalidInputError, MissingDependencyError
+from multivec.images import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     from multivec.store import MultiVectorStore
 
 __all__ = [
     "DEFAULT_DPI",
+    "MAX_DPI",
+    "MAX_PAGE_PIXELS",
     "PAGE_DPI_KEY",
     "DocumentInput",
     "PdfPage",
@@ -47,6 +56,7 @@ __all__ = [
     "aadd_pdfs",
     "add_documents",
     "add_pdfs",
+    "check_dpi",
     "count_pages",
     "file_sha256",
     "iter_pages",
@@ -63,7 +73,12 @@ PAGE_DPI_KEY = "page_dpi"
 #: Default rendering resolution. ColPali-family processors downscale pages to about 448-900 px, so 150 dpi
 #: (1275 x 1650 px for US Letter) keeps small print legible without wasting memory.
 DEFAULT_DPI = 150
-_MAX_DPI = 600
+#: Largest rendered page accepted, in pixels (width x height at the requested dpi); the default is the image limit
+#: :data:`multivec.images.DEFAULT_MAX_PIXELS` (an A0 poster fits at 150 dpi). Checked before rendering; the reading
+#: functions take ``max_pixels=`` to change it for one call, and :func:`add_pdfs` uses this module value.
+MAX_PAGE_PIXELS = DEFAULT_MAX_PIXELS
+#: Highest rendering resolution accepted (a US Letter page is 5100 x 6600 px at 600 dpi).
+MAX_DPI = 600
 _POINTS_PER_INCH = 72.0
 
 
@@ -91,15 +106,43 @@ class PdfPage:
     image: Image.Image | None = field(default=None, compare=False, repr=False)
 
 
-def _check_dpi(dpi: float) -> float:
-    if isinstance(dpi, bool) or not isinstance(dpi, int | float) or not 0 < dpi <= _MAX_DPI:
-        raise ConfigurationError(f"dpi must be a number in (0, {_MAX_DPI}], got {dpi!r}")
-    return float(dpi)
+def check_dpi(dpi: Any, name: str = "dpi") -> float:
+    """``dpi`` as a float if it is a finite number in (0, :data:`MAX_DPI`], else :class:`ConfigurationError`."""
+    return number(dpi, name, minimum=0, maximum=MAX_DPI, open_minimum=True)
+
+
+def _max_pixels(max_pixels: int | None) -> int:
+    return positive_int(MAX_PAGE_PIXELS if max_pixels is None else max_pixels, "max_pixels")
+
+
+def _check_page_size(
+    document: Any, page_index: int, source: str, dpi: float, max_pixels: int, index: int | None
+) -> None:
+    """Refuse page ``page_index`` (0-based) when rendering it at ``dpi`` would exceed ``max_pixels``: from its size
+    in points, before any bitmap is allocated. ``index`` is the file's position in the caller's list, if any."""
+    width_pt, height_pt = document.get_page_size(page_index)
+    scale = dpi / _POINTS_PER_INCH
+    where = f"{source!r}" if index is None else f"paths[{index}] ({source!r})"
+    if not (math.isfinite(width_pt * scale) and math.isfinite(height_pt * scale)) or min(width_pt, height_pt) <= 0:
+        raise InvalidInputError(
+            f"{where} page {page_index + 1} has an unusable size ({width_pt} x {height_pt} pt)", index=index
+        )
+    width, height = math.ceil(width_pt * scale), math.ceil(height_pt * scale)
+    if width * height > max_pixels:
+        raise InvalidInputError(
+            f"{where} page {page_index + 1} is {width_pt:g} x {height_pt:g} pt, {width}x{height} pixels at {dpi:g} dpi, "
+            f"above the limit of {max_pixels:,} pixels; index it at a lower dpi (or raise max_pixels / "
+            "multivec.pdf.MAX_PAGE_PIXELS)",
+            index=index,
+        )
 
 
 def _open(path: str | Path, index: int | None = None) -> Any:
     """Open a PDF with pdfium, mapping every failure to an :class:`InvalidInputError` that names the file."""
     pdfium = _pdfium()
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        where = "path" if index is None else f"paths[{index}]"
+        raise InvalidInputError(f"{where} is {type(path).__name__} ({path!r}); pass a PDF file path", index=index)
     where = f"{str(path)!r}" if index is None else f"paths[{index}] ({str(path)!r})"
     file = Path(path).expanduser()
     if not file.is_file():
@@ -151,31 +194,42 @@ def _page_text(page: Any) -> str:
 
 
 def iter_pages(
-    path: str | Path, *, dpi: float = DEFAULT_DPI, render: bool = True, text: bool = True
+    path: str | Path,
+    *,
+    dpi: float = DEFAULT_DPI,
+    render: bool = True,
+    text: bool = True,
+    max_pixels: int | None = None,
 ) -> Iterator[PdfPage]:
     """Yield the pages of one PDF in order, rendering each one only when it is reached (bounded memory).
 
     ``render=False`` skips rendering (``image`` is ``None``); ``text=False`` skips the text layer (``text`` is
-    ``""``). The file is opened (and validated) before the first page is yielded.
+    ``""``). The file is opened (and validated) before the first page is yielded. A page larger than
+    ``max_pixels`` at ``dpi`` (default :data:`MAX_PAGE_PIXELS`) raises :class:`~multivec.errors.InvalidInputError`
+    when it is reached, before it is rendered.
     """
-    scale = _check_dpi(dpi) / _POINTS_PER_INCH
+    dpi = check_dpi(dpi)
+    limit = _max_pixels(max_pixels)
     document = _open(path)
-    return _pages(document, str(path), scale, render, text)
+    return _pages(document, str(path), dpi, render, text, limit)
 
 
-def render_page(path: str | Path, page: int, *, dpi: float = DEFAULT_DPI) -> Image.Image:
-    """Page ``page`` (1-based) of one PDF rendered at ``dpi`` as an RGB image; a missing page is an
-    :class:`~multivec.errors.InvalidInputError` naming the file."""
+def render_page(path: str | Path, page: int, *, dpi: float = DEFAULT_DPI, max_pixels: int | None = None) -> Image.Image:
+    """Page ``page`` (1-based) of one PDF rendered at ``dpi`` as an RGB image; a missing page, or one larger than
+    ``max_pixels`` at ``dpi`` (default :data:`MAX_PAGE_PIXELS`), is an :class:`~multivec.errors.InvalidInputError`
+    naming the file."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise InvalidInputError(f"page must be a positive int (1-based), got {page!r}")
-    scale = _check_dpi(dpi) / _POINTS_PER_INCH
+    dpi = check_dpi(dpi)
+    limit = _max_pixels(max_pixels)
     document = _open(path)
     try:
         if page > len(document):
             raise InvalidInputError(f"{str(path)!r} has {len(document)} pages; page {page} does not exist")
+        _check_page_size(document, page - 1, str(path), dpi, limit, None)
         pdf_page = document[page - 1]
         try:
-            return _render(pdf_page, scale)
+            return _render(pdf_page, dpi / _POINTS_PER_INCH)
         finally:
             pdf_page.close()
     finally:
@@ -187,22 +241,31 @@ def _render(page: Any, scale: float) -> Image.Image:
     return image
 
 
-def _pages(document: Any, source: str, scale: float, render: bool, text: bool) -> Iterator[PdfPage]:
+def _pages(document: Any, source: str, dpi: float, render: bool, text: bool, max_pixels: int) -> Iterator[PdfPage]:
     try:
-        for number in range(len(document)):
-            page = document[number]
+        for n in range(len(document)):
+            if render:
+                _check_page_size(document, n, source, dpi, max_pixels, None)
+            page = document[n]
             try:
-                image = _render(page, scale) if render else None
-                yield PdfPage(source=source, page=number + 1, text=_page_text(page) if text else "", image=image)
+                image = _render(page, dpi / _POINTS_PER_INCH) if render else None
+                yield PdfPage(source=source, page=n + 1, text=_page_text(page) if text else "", image=image)
             finally:
                 page.close()
     finally:
         document.close()
 
 
-def read_pdf(path: str | Path, *, dpi: float = DEFAULT_DPI, render: bool = True, text: bool = True) -> list[PdfPage]:
+def read_pdf(
+    path: str | Path,
+    *,
+    dpi: float = DEFAULT_DPI,
+    render: bool = True,
+    text: bool = True,
+    max_pixels: int | None = None,
+) -> list[PdfPage]:
     """All pages of one PDF (see :func:`iter_pages`)."""
-    return list(iter_pages(path, dpi=dpi, render=render, text=text))
+    return list(iter_pages(path, dpi=dpi, render=render, text=text, max_pixels=max_pixels))
 
 
 def file_sha256(path: str | Path) -> str:
@@ -264,7 +327,7 @@ def pdf_documents(
     without one are skipped, and a PDF without any text raises :class:`InvalidInputError`. ``metadata`` is copied
     to every page; ``source`` defaults to ``str(path)``.
     """
-    return _pdf_documents(_check_pdf(path, None, metadata, with_images), dpi, with_images, source)
+    return _pdf_documents(_check_pdf(path, None, metadata, with_images, check_dpi(dpi)), dpi, with_images, source)
 
 
 @dataclass
@@ -278,15 +341,23 @@ class _Pdf:
     texts: list[str] | None
 
 
-def _check_pdf(path: Any, index: int | None, metadata: Any, with_images: bool) -> _Pdf:
+def _check_pdf(path: Any, index: int | None, metadata: Any, with_images: bool, dpi: float) -> _Pdf:
+    """Open and check one input PDF; with images, every page's rendered size too (so a huge page is refused before
+    any page of any file is embedded or written)."""
     where = "path" if index is None else f"paths[{index}]"
-    if not isinstance(path, str | Path):
-        raise InvalidInputError(f"{where} is {type(path).__name__}; pass a file path", index=index)
+    if isinstance(path, os.PathLike) and not isinstance(path, Path):
+        path = Path(path)
+    if not isinstance(path, str | Path) or not str(path):
+        raise InvalidInputError(f"{where} is {type(path).__name__} ({path!r}); pass a file path", index=index)
     if metadata is not None and not isinstance(metadata, dict):
         where = "metadata" if index is None else f"metadatas[{index}]"
         raise InvalidInputError(f"{where} is {type(metadata).__name__}; pass a dict or None", index=index)
     document = _open(path, index=index)
     try:
+        if with_images:
+            limit = _max_pixels(None)
+            for n in range(len(document)):
+                _check_page_size(document, n, str(path), dpi, limit, index)
         texts = None if with_images else [_page_text(document[n]) for n in range(len(document))]
     finally:
         document.close()
@@ -296,7 +367,11 @@ def _check_pdf(path: Any, index: int | None, metadata: Any, with_images: bool) -
             "multimodal embedder such as ColPaliEmbeddings, or OCR the file first",
             index=index,
         )
-    return _Pdf(Path(path), file_sha256(path), dict(metadata or {}), texts)
+    try:
+        digest = file_sha256(path)
+    except OSError as err:
+        raise InvalidInputError(f"{where}: cannot read {str(path)!r} ({err.strerror or err})", index=index) from None
+    return _Pdf(Path(path), digest, dict(metadata or {}), texts)
 
 
 def _pdf_documents(pdf: _Pdf, dpi: float, with_images: bool, source: str | None) -> list[DocumentInput]:
@@ -324,17 +399,21 @@ def _pdf_documents(pdf: _Pdf, dpi: float, with_images: bool, source: str | None)
 
 
 def _plan(
-    paths: Sequence[str | Path], metadatas: Sequence[dict[str, Any] | None] | None, dpi: float, with_images: bool
+    paths: Sequence[str | os.PathLike[str]],
+    metadatas: Sequence[dict[str, Any] | None] | None,
+    dpi: float,
+    with_images: bool,
 ) -> list[_Pdf]:
     """Validate every input before anything is embedded or written: types, lengths, dpi, every file opens."""
-    _check_dpi(dpi)
-    if isinstance(paths, str | Path) or paths is None:
+    dpi = check_dpi(dpi)
+    if isinstance(paths, str | os.PathLike):
         raise InvalidInputError("paths must be a list of PDF file paths; wrap a single path in a list")
-    paths = list(paths)
-    if metadatas is not None and len(metadatas) != len(paths):
-        raise InvalidInputError(f"got {len(metadatas)} metadatas for {len(paths)} PDFs; pass one per PDF or None")
+    paths = items(paths, "paths")
+    metadata_list = None if metadatas is None else items(metadatas, "metadatas")
+    if metadata_list is not None and len(metadata_list) != len(paths):
+        raise InvalidInputError(f"got {len(metadata_list)} metadatas for {len(paths)} PDFs; pass one per PDF or None")
     return [
-        _check_pdf(path, i, metadatas[i] if metadatas is not None else None, with_images)
+        _check_pdf(path, i, metadata_list[i] if metadata_list is not None else None, with_images, dpi)
         for i, path in enumerate(paths)
     ]
 
@@ -359,16 +438,20 @@ def _image_embedder(embedding: MultiVectorBaseEmbedding) -> MultiVectorMultiModa
 def add_documents(
     store: MultiVectorStore, documents: Sequence[DocumentInput], *, show_progress: bool = False
 ) -> list[str]:
-    """Embed ``documents`` with the store's embedder (texts and images each in batches) and upsert them."""
+    """Embed ``documents`` with the store's embedder (texts and images each in batches) and upsert them.
+
+    One transaction (:meth:`~multivec.store.MultiVectorStore.atomic`): if any part fails, nothing is stored.
+    """
     embedding = _embedding_of(store)
     ids: list[str] = []
-    for run in _split(documents):
-        inputs = [document.input for document in run]
-        if run[0].is_image:
-            vectors = _image_embedder(embedding).embed_images_batch(inputs, show_progress=show_progress)
-        else:
-            vectors = embedding.embed_documents_batch(inputs, show_progress=show_progress)  # type: ignore[arg-type]
-        ids.extend(store.add_embeddings(vectors, [d.payload for d in run], [d.id for d in run]))
+    with store.atomic():
+        for run in _split(documents):
+            inputs = [document.input for document in run]
+            if run[0].is_image:
+                vectors = _image_embedder(embedding).embed_images_batch(inputs, show_progress=show_progress)
+            else:
+                vectors = embedding.embed_documents_batch(inputs, show_progress=show_progress)  # type: ignore[arg-type]
+            ids.extend(store.add_embeddings(vectors, [d.payload for d in run], [d.id for d in run]))
     return ids
 
 
@@ -378,13 +461,14 @@ async def aadd_documents(
     """Async twin of :func:`add_documents`."""
     embedding = _embedding_of(store)
     ids: list[str] = []
-    for run in _split(documents):
-        inputs = [document.input for document in run]
-        if run[0].is_image:
-            vectors = await _image_embedder(embedding).aembed_images_batch(inputs, show_progress=show_progress)
-        else:
-            vectors = await embedding.aembed_documents_batch(inputs, show_progress=show_progress)  # type: ignore[arg-type]
-        ids.extend(await store.aadd_embeddings(vectors, [d.payload for d in run], [d.id for d in run]))
+    async with store.atomic():
+        for run in _split(documents):
+            inputs = [document.input for document in run]
+            if run[0].is_image:
+                vectors = await _image_embedder(embedding).aembed_images_batch(inputs, show_progress=show_progress)
+            else:
+                vectors = await embedding.aembed_documents_batch(inputs, show_progress=show_progress)  # type: ignore[arg-type]
+            ids.extend(await store.aadd_embeddings(vectors, [d.payload for d in run], [d.id for d in run]))
     return ids
 
 
@@ -395,7 +479,7 @@ def _embedding_of(store: MultiVectorStore) -> MultiVectorBaseEmbedding:
 
 def add_pdfs(
     store: MultiVectorStore,
-    paths: Sequence[str | Path],
+    paths: Sequence[str | os.PathLike[str]],
     *,
     dpi: float = DEFAULT_DPI,
     metadatas: Sequence[dict[str, Any] | None] | None = None,
@@ -413,7 +497,8 @@ def add_pdfs(
     Every file is opened and checked before anything is embedded: an encrypted, corrupt or missing file (or, for
     a text-only embedder, one without any text layer) raises :class:`~multivec.errors.InvalidInputError` naming
     it, and nothing is written. PDFs are then rendered, embedded and written one at a time, so memory holds one
-    file's pages.
+    file's pages, in one transaction (:meth:`~multivec.store.MultiVectorStore.atomic`): if a later file fails,
+    the pages of the earlier ones are taken back too.
 
     >>> import tempfile, pathlib
     >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
@@ -426,14 +511,17 @@ def add_pdfs(
     """
     with_images = uses_images(_embedding_of(store))
     ids: list[str] = []
-    for pdf in _plan(paths, metadatas, dpi, with_images):
-        ids.extend(add_documents(store, _pdf_documents(pdf, dpi, with_images, None), show_progress=show_progress))
+    plan = _plan(paths, metadatas, dpi, with_images)
+    with store.atomic():  # all PDFs or none
+        for pdf in plan:
+            documents = _pdf_documents(pdf, dpi, with_images, None)
+            ids.extend(add_documents(store, documents, show_progress=show_progress))
     return ids
 
 
 async def aadd_pdfs(
     store: MultiVectorStore,
-    paths: Sequence[str | Path],
+    paths: Sequence[str | os.PathLike[str]],
     *,
     dpi: float = DEFAULT_DPI,
     metadatas: Sequence[dict[str, Any] | None] | None = None,
@@ -443,9 +531,11 @@ async def aadd_pdfs(
     # off the event loop: a remote embedder may ask its server whether it takes images (see uses_images)
     with_images = await asyncio.to_thread(uses_images, _embedding_of(store))
     ids: list[str] = []
-    for pdf in await asyncio.to_thread(_plan, paths, metadatas, dpi, with_images):
-        documents = await asyncio.to_thread(_pdf_documents, pdf, dpi, with_images, None)
-        ids.extend(await aadd_documents(store, documents, show_progress=show_progress))
+    plan = await asyncio.to_thread(_plan, paths, metadatas, dpi, with_images)
+    async with store.atomic():  # all PDFs or none
+        for pdf in plan:
+            documents = await asyncio.to_thread(_pdf_documents, pdf, dpi, with_images, None)
+            ids.extend(await aadd_documents(store, documents, show_progress=show_progress))
     return ids
 
 
@@ -474,6 +564,19 @@ def write_text_pdf(
     raw = pdfium.raw
     if isinstance(pages, str) or not pages:
         raise InvalidInputError("pages must be a non-empty list of strings, one per page")
+    pages = items(pages, "pages")
+    for i, text in enumerate(pages):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"pages[{i}] is {type(text).__name__}; pass one str per page", index=i)
+    if not isinstance(size, tuple | list) or len(size) != 2:
+        raise InvalidInputError(f"size must be (width, height) in points, got {size!r}")
+    size = (
+        number(size[0], "size[0]", minimum=0, maximum=14_400, open_minimum=True, error=InvalidInputError),
+        number(size[1], "size[1]", minimum=0, maximum=14_400, open_minimum=True, error=InvalidInputError),
+    )
+    number(font_size, "font_size", minimum=0, open_minimum=True, error=InvalidInputError)
+    if wrap is not None:
+        positive_int(wrap, "wrap", InvalidInputError)
     target = Path(path)
     document = pdfium.PdfDocument.new()
     try:

@@ -44,10 +44,28 @@ def maxsim_many(query: MultiVector, documents: Sequence[MultiVector]) -> npt.NDA
 
 
 def normalize_rows(vectors: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
-    """L2-normalise each row (or the vector itself, for 1-D input); zero rows stay zero."""
+    """L2-normalise each row (or the vector itself, for 1-D input); zero rows stay zero.
+
+    Rows whose norm overflows or underflows float32 (components beyond about 1e19 or below 1e-19) are scaled by
+    their largest component first, so every finite non-zero row comes out with unit norm.
+
+    >>> normalize_rows(np.array([[3e30, 4e30], [3e-30, 4e-30], [0, 0]], dtype=np.float32)).astype(float).round(6).tolist()
+    [[0.6, 0.8], [0.6, 0.8], [0.0, 0.0]]
+    """
     arr = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(arr, axis=-1, keepdims=True)
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.linalg.norm(arr, axis=-1, keepdims=True)
+        if not (norms >= _SAFE_NORM).all() or not np.isfinite(norms).all():  # rare: rescale the rows at risk
+            unsafe = ~np.isfinite(norms) | (norms < _SAFE_NORM)
+            scale = np.max(np.abs(arr), axis=-1, keepdims=True)
+            scaled = np.divide(arr, scale, out=np.zeros_like(arr), where=unsafe & (scale > 0))
+            arr = np.where(unsafe, scaled, arr)
+            norms = np.linalg.norm(arr, axis=-1, keepdims=True)
     return np.divide(arr, norms, out=np.zeros_like(arr), where=norms > 0)
+
+
+# below this the squared components of a float32 row lose precision (float32's smallest normal is 1.2e-38)
+_SAFE_NORM = 1e-18
 
 
 def pool(multivector: MultiVector) -> SingleVector:

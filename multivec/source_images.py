@@ -17,6 +17,7 @@ with to get the same vectors). Framework adapters use it so they never open PDFs
 from __future__ import annotations
 
 from collections.abc import Mapping
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ def page_dpi(metadata: Mapping[str, Any], dpi: float | None = None) -> float:
 def source_image(source: str | Path, page: int | None = None, *, dpi: float = DEFAULT_DPI) -> ImageInput:
     """The image input for a record's ``source`` and ``page``: page ``page`` of a PDF rendered at ``dpi`` (RGB),
     else ``source`` unchanged (loading, URL policy and validation stay with the embedder)."""
+    if not isinstance(source, str | PathLike) or not str(source):
+        raise InvalidInputError(f"source must be a file path or URI, got {source!r}")
     if not is_pdf(source):
         return str(source)
     if page is None:

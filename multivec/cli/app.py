@@ -1,8 +1,9 @@
 """The ``multivec`` command: argument parsing, the subcommands, and error reporting.
 
 Exit codes: ``0`` success; ``1`` the work failed (nothing could be indexed, a model or server failed, the store is
-locked); ``2`` a usage error (bad flags or filter, unknown store or collection, an embedder that does not match the
-store). Expected errors print one ``multivec: error: …`` line on stderr, never a traceback.
+locked or damaged, a file could not be read or written); ``2`` a usage error (bad flags, values or filter, unknown
+store or collection, an embedder that does not match the store). Every error prints one line on stderr
+(``multivec: error: …``, or ``multivec COMMAND: error: …`` for flags argparse refuses), never a traceback.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from multivec.cli import manifest
+from multivec.cli import manifest, verifying
 from multivec.cli.files import DEFAULT_CHUNK_WORDS
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.embeddings.factory import EMBEDDERS, make_embedder
 from multivec.errors import ConfigurationError, InvalidInputError, MultivecError
-from multivec.pdf import DEFAULT_DPI
+from multivec.pdf import DEFAULT_DPI, check_dpi
 
 __all__ = ["build_parser", "main"]
 
@@ -30,6 +31,17 @@ _PUBLIC_EMBEDDERS = [name for name in EMBEDDERS if name != "fake"]
 
 class _UsageError(Exception):
     """A command-line mistake found after parsing (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (the usage itself is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)} (see `{self.prog} --help`)\n")
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
 
 
 def _embedder_flags(parser: argparse.ArgumentParser, *, default_help: str) -> None:
@@ -49,7 +61,7 @@ def _store_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="multivec",
         description="Late-interaction (ColBERT/ColPali MaxSim) search over your files, stored in Qdrant.",
         epilog="Start with `multivec demo`. Exit codes: 0 ok, 1 failed, 2 usage error.",
@@ -130,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     _embedder_flags(demo, default_help="default: colbert with the offline MiniLM")
     demo.add_argument("-k", type=int, default=3, help="results per question (default: %(default)s)")
     demo.add_argument("--keep", type=Path, help="keep the sample and the store in this directory")
+    verifying.add_parser(commands, _store_flags)
     return parser
 
 
@@ -149,9 +162,20 @@ def _open_store(args: argparse.Namespace, embedding: MultiVectorBaseEmbedding) -
     return MultiVectorStore(embedding, args.collection, path=str(args.store), filterable_fields={"path": "keyword"})
 
 
+def _check_store_dir(store: Path) -> None:
+    if store.exists() and not store.is_dir():
+        raise _UsageError(
+            f"--store {str(store)!r} is a file; pass a store directory (new or built by `multivec index`)"
+        )
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from multivec.cli.indexing import index_paths
 
+    _check_store_dir(args.store)
+    check_dpi(args.dpi, "--dpi")
+    if args.chunk_words < 0:
+        raise _UsageError(f"--chunk-words must be 0 (never split) or more, got {args.chunk_words}")
     spec = manifest.resolve(args.store, args.collection, embedder=args.embedder, model=args.model, url=args.url)
     with _open_store(args, _embedder(spec)) as store:
         manifest.save(args.store, args.collection, spec)
@@ -172,6 +196,8 @@ def _parse_filter(text: str | None) -> dict[str, Any] | None:
         value = json.loads(text)
     except json.JSONDecodeError as err:
         raise _UsageError(f"--filter is not valid JSON ({err.msg} at position {err.pos})") from None
+    except RecursionError:
+        raise _UsageError("--filter is nested too deeply to read; flatten it") from None
     if not isinstance(value, dict):
         raise _UsageError('--filter must be a JSON object, e.g. \'{"file_name": "notes.md"}\'')
     return value
@@ -179,6 +205,7 @@ def _parse_filter(text: str | None) -> dict[str, Any] | None:
 
 def _existing_spec(args: argparse.Namespace) -> manifest.EmbedderSpec:
     """The embedder of an existing store (flags may override), or a usage error naming the known collections."""
+    _check_store_dir(args.store)
     spec = manifest.load(args.store, args.collection) if args.store.is_dir() else None
     if spec is None:
         known = manifest.collections(args.store) if args.store.is_dir() else []
@@ -208,6 +235,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     if args.out is not None and args.out.suffix.lower() != ".png":
         raise _UsageError(f"--out must name a .png file, got {str(args.out)!r}")
+    if args.dpi is not None:
+        check_dpi(args.dpi, "--dpi")
     spec = _existing_spec(args)
     with _open_store(args, _embedder(spec)) as store:
         explanation, record, shown = run_explain(store, args.query, args.doc_id, out=args.out, dpi=args.dpi)
@@ -222,6 +251,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise _UsageError(f"-k must be at least 1, got {args.k}")
+    for flag, value in (("--max-queries", args.max_queries), ("--max-docs", args.max_docs)):
+        if value is not None and value < 1:
+            raise _UsageError(f"{flag} must be at least 1, got {value}")
     dataset = load_beir(args.dataset, split=args.split, title=args.title)
     if args.max_queries is not None or args.max_docs is not None:
         dataset = dataset.subset(args.max_queries, args.max_docs)
@@ -251,21 +283,43 @@ _COMMANDS = {
     "explain": _cmd_explain,
     "eval": _cmd_eval,
     "demo": _cmd_demo,
+    "verify": verifying.run,
 }
 
 
+def _os_error(err: OSError) -> str:
+    where = f": {err.filename}" if err.filename else ""
+    return f"{err.strerror or err}{where}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``multivec`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    """Run the ``multivec`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code.
+
+    ``2``: a usage error (flags argparse refuses, bad values, ``InvalidInputError``/``ConfigurationError``);
+    ``1``: a runtime failure (any other multivec error, an ``OSError``, anything unexpected). Either prints one
+    line on stderr, never a traceback.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help, --version, or a flag argparse refused (it printed why)
+        return exit.code if isinstance(exit.code, int) else EXIT_USAGE
     try:
         return _COMMANDS[args.command](args)
     except (_UsageError, ConfigurationError, InvalidInputError) as err:
-        print(f"multivec: error: {err}", file=sys.stderr)
+        print(f"multivec: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except MultivecError as err:
-        print(f"multivec: error: {err}", file=sys.stderr)
+        print(f"multivec: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as err:
+        print(f"multivec: error: {_one_line(_os_error(err))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("multivec: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug of ours: still one line, and what to report
+        print(
+            f"multivec: error: unexpected {type(err).__name__}: {_one_line(err)} (please report this)", file=sys.stderr
+        )
+        return EXIT_FAILED

@@ -77,15 +77,22 @@ def from_pretrained_kwargs(dtype: Any) -> dict[str, Any]:
 
 
 def resolve_device(device: str | None) -> str:
-    """``None``/``"auto"`` picks cuda, then mps, then cpu; anything else is passed to torch as given."""
+    """``None``/``"auto"`` picks cuda, then mps, then cpu; anything else is checked and passed to torch as given.
+
+    A device this machine does not have (``"cuda"`` without CUDA, ``"cuda:3"`` with two GPUs, ``"mps"`` off Apple
+    silicon) is a :class:`ConfigurationError` naming it, raised before any model is loaded.
+    """
     torch = importlib.import_module("torch")
-    if device not in (None, "auto"):
+    if device is not None and not (isinstance(device, str) and device == "auto"):
+        if not isinstance(device, str | torch.device):
+            raise ConfigurationError(f"device must be a str such as 'cpu', 'cuda', 'cuda:0', 'mps', got {device!r}")
         try:
-            torch.device(device)
-        except (RuntimeError, TypeError) as err:
+            parsed = torch.device(device)
+        except (RuntimeError, TypeError, ValueError) as err:
             raise ConfigurationError(
                 f"device={device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:0', 'mps'"
             ) from err
+        _check_available(parsed, device)
         return str(device)
     if torch.cuda.is_available():
         return "cuda"
@@ -95,10 +102,26 @@ def resolve_device(device: str | None) -> str:
     return "cpu"
 
 
+def _check_available(parsed: Any, device: Any) -> None:
+    torch = importlib.import_module("torch")
+    if parsed.type == "meta":
+        raise ConfigurationError(f"device={device!r} holds no data and cannot run a model; use 'cpu', 'cuda' or 'mps'")
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index is not None and parsed.index >= count):
+            raise ConfigurationError(f"device={device!r} is not available: this machine has {count} CUDA device(s)")
+    elif parsed.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigurationError(
+                f"device={device!r} is not available: MPS needs Apple silicon and a torch built for it"
+            )
+
+
 def resolve_dtype(dtype: Any, device: str) -> Any:
     """``"auto"`` is bfloat16 on cuda and float32 elsewhere; names and ``torch.dtype`` values are accepted."""
     torch = importlib.import_module("torch")
-    if dtype in (None, "auto"):
+    if dtype is None or (isinstance(dtype, str) and dtype == "auto"):
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype

@@ -15,6 +15,11 @@ Facts this module relies on (checked against the real server):
   all-zero rows, leading (ColQwen2) or trailing (ColPali);
 - errors come as ``{"error": {"message", "code"}}`` (400/429/500) or FastAPI's ``{"detail": ...}`` (401/422).
 
+An answer is never reshaped silently: a float answer carries its shape and is checked against ``hidden_dim``; a base64
+answer does not, so its length must be a whole number of rows, and when the model is known to send unit-length rows
+(see :class:`RowContract`) every row must still be unit length — rows of another size, cut or glued to ``hidden_dim``,
+are not. Non-finite values, empty embeddings and counts that differ from the inputs are errors too.
+
 >>> import base64, numpy as np
 >>> rows = np.array([[0.6, 0.8], [0.0, 0.0]], dtype="<f4")
 >>> payload = {"data": [{"index": 0, "embedding": base64.b64encode(rows.tobytes()).decode()}]}
@@ -38,16 +43,18 @@ from typing import Any, Literal, TypeVar
 import httpx
 import numpy as np
 
-from multivec.errors import InfinityError
+from multivec.errors import InfinityError, InfinityTimeoutError
 from multivec.images import to_data_uri
 from multivec.types import Embedding
 
 __all__ = [
     "MAX_IMAGES_PER_REQUEST",
     "MAX_TEXTS_PER_REQUEST",
+    "REDACTED",
     "Encoding",
     "Modality",
     "ModelInfo",
+    "RowContract",
     "build_embeddings_body",
     "chunked",
     "decode_base64",
@@ -62,7 +69,10 @@ __all__ = [
     "parse_embeddings_body",
     "parse_models",
     "parse_retry_after",
+    "redact",
     "require_served",
+    "server_message",
+    "timeout_error",
 ]
 
 #: Infinity accepts at most 32 images per request (pydantic ``max_length=min(32, max_client_batch_size)``).
@@ -175,9 +185,16 @@ def decode_base64(text: str | bytes | memoryview, hidden_dim: int, *, url: str |
 
 def _decode_float(value: list[Any], hidden_dim: int | None, url: str | None) -> Embedding:
     try:
-        arr = np.asarray(value, dtype=np.float32)
-    except (ValueError, TypeError) as err:
-        raise _bad_response(url, f"an embedding is not a rectangular list of numbers ({err})") from None
+        arr = np.asarray(value)
+    except (ValueError, TypeError):  # numpy's message may quote the values, which can be anything the server echoed
+        raise _bad_response(url, "an embedding is not a rectangular list of numbers") from None
+    if arr.size and arr.dtype.kind not in "iuf":  # numpy would turn "0.5", True or None into floats without a word
+        raise _bad_response(url, f"an embedding holds {_KINDS.get(arr.dtype.kind, 'non-numeric')} values, not numbers")
+    with np.errstate(over="ignore", invalid="ignore"):
+        narrow = arr.astype(np.float32)
+    if not np.isfinite(narrow).all() and np.isfinite(arr).all():
+        raise _bad_response(url, "an embedding holds values beyond the float32 range")
+    arr = narrow
     if arr.ndim == 1:  # a single-vector (dense) model: one row
         arr = arr.reshape(1, -1)
     if arr.ndim != 2 or arr.size == 0:
@@ -191,8 +208,44 @@ def _decode_float(value: list[Any], hidden_dim: int | None, url: str | None) -> 
     return arr
 
 
+_KINDS = {"b": "boolean", "U": "string", "S": "bytes", "O": "non-numeric (null, nested or mixed)"}
+
+
 def _unit(row: Embedding) -> bool:
     return abs(float(np.dot(row, row)) - 1.0) <= 1e-4
+
+
+#: How far from 1 a row's squared length may be for the row to count as unit length: loose enough for models run in
+#: bfloat16 (~1e-2 at worst), far from what a row of another size cut or glued to ``hidden_dim`` gives (~0.5 or ~2).
+UNIT_TOLERANCE = 0.1
+
+
+@dataclass
+class RowContract:
+    """What the client learned about the served model's rows, that later answers must keep.
+
+    ``unit``: ``None`` until the first answer; then whether every non-zero row of that answer had unit length (ColPali,
+    ColQwen2, dense models do; Infinity's ColBERT mode does not). Once ``True``, a row that is neither zero (padding)
+    nor unit length means the answer does not have the size the client reshapes by — a base64 answer has no shape of
+    its own — and :meth:`check` raises :class:`~multivec.errors.InfinityError` instead of returning cut or glued rows.
+    """
+
+    unit: bool | None = None
+
+    def check(self, norms2: np.ndarray, *, url: str | None, hidden_dim: int) -> None:
+        """Learn from, or check against, the squared row lengths of one embedding."""
+        live = norms2[norms2 != 0]
+        unit = bool(np.all(np.abs(live - 1.0) <= UNIT_TOLERANCE))
+        if self.unit is None:
+            self.unit = unit
+        elif self.unit and not unit:
+            raise InfinityError(
+                f"Infinity at {url} sent rows that are not unit length, although this model's rows were; the vector "
+                f"size of the answer is probably no longer hidden_dim={hidden_dim} (another model behind the same "
+                "name, or a server restarted with other settings). Check the served model; hidden_dim='auto' learns "
+                "the size again on a new client",
+                url=url,
+            )
 
 
 def finish_rows(arr: Embedding, *, normalize: bool, url: str | None = None) -> Embedding:
@@ -230,13 +283,16 @@ def parse_embeddings(
     normalize: bool = False,
     url: str | None = None,
     blobs: Mapping[str, memoryview] | None = None,
+    contract: RowContract | None = None,
 ) -> list[Embedding]:
     """Decode an ``/embeddings`` response into one ``(n_tokens, dim)`` float32 array per input, in input order.
 
     Each ``embedding`` may be a base64 string or a (nested) float list, whatever was asked for. ``hidden_dim`` is
     required for base64 and checked against float answers (``None``: take it from the answer). Padding rows are
     stripped (see :func:`finish_rows`). ``blobs`` maps placeholders left by :func:`parse_embeddings_body` to the
-    base64 text they stand for.
+    base64 text they stand for. ``contract`` learns from (first answer) or checks (later answers) the rows' length.
+    Non-finite values, and values whose squares overflow float32 (above ~1.8e19; no model sends those), raise
+    :class:`~multivec.errors.InfinityError`.
     """
     data = payload.get("data") if isinstance(payload, Mapping) else None
     if not isinstance(data, list):
@@ -252,7 +308,7 @@ def parse_embeddings(
             raise _bad_response(url, f"data[{position}] has a missing, duplicate or out-of-range index {index!r}")
         ordered[index] = item["embedding"]
     out = []
-    for value in ordered:
+    for position, value in enumerate(ordered):
         if isinstance(value, str):
             if hidden_dim is None:
                 raise InfinityError(
@@ -263,6 +319,12 @@ def parse_embeddings(
             arr = _decode_float(value, hidden_dim, url)
         else:
             raise _bad_response(url, f"an embedding is {type(value).__name__}, expected a base64 str or a list")
+        norms2 = np.einsum("ij,ij->i", arr, arr)  # one pass: NaN, inf and values whose square overflows all show
+        if not np.isfinite(norms2).all():
+            what = "NaN or infinite values" if not np.isfinite(arr).all() else "values too large to normalise"
+            raise _bad_response(url, f"the embedding of input {position} holds {what}")
+        if contract is not None:
+            contract.check(norms2, url=url, hidden_dim=arr.shape[1])
         out.append(finish_rows(arr, normalize=normalize, url=url))
     return out
 
@@ -318,12 +380,19 @@ def parse_embeddings_body(
     normalize: bool = False,
     url: str | None = None,
     status: int | None = None,
+    contract: RowContract | None = None,
 ) -> list[Embedding]:
     """:func:`parse_embeddings` of a raw response body, decoding base64 straight from the body's bytes."""
     skeleton, blobs = _cut_base64(body)
     payload = decode_json(skeleton, url=url, status=status)
     return parse_embeddings(
-        payload, expected=expected, hidden_dim=hidden_dim, normalize=normalize, url=url, blobs=blobs
+        payload,
+        expected=expected,
+        hidden_dim=hidden_dim,
+        normalize=normalize,
+        url=url,
+        blobs=blobs,
+        contract=contract,
     )
 
 
@@ -420,12 +489,46 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-def _server_message(body: bytes) -> str | None:
+REDACTED = "[redacted]"
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``[redacted]`` (pass the longest secrets first).
+
+    >>> redact("bad key: Bearer k3y-123", ["Bearer k3y-123", "k3y-123"])
+    'bad key: [redacted]'
+    """
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+#: Longest server message kept in an error (bodies can echo whole requests, images included).
+MAX_SERVER_MESSAGE = 500
+
+
+def server_message(body: bytes, secrets: Sequence[str] = ()) -> str | None:
+    """The human-readable message of an error body (either error shape, or the start of a non-JSON body).
+
+    ``secrets`` are redacted before the message is cut to :data:`MAX_SERVER_MESSAGE` characters, so that no cut
+    can leave part of one behind.
+    """
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        text = body.decode("utf-8", "replace").strip()
-        return text[:500] or None
+        text = _server_text(body)
+    except RecursionError:  # deeply nested JSON: show the start of the body instead
+        text = body.decode("utf-8", "replace").strip() or None
+    if text is None:
+        return None
+    text = redact(text, secrets)
+    return text if len(text) <= MAX_SERVER_MESSAGE else text[: MAX_SERVER_MESSAGE - 1] + "…"
+
+
+def _server_text(body: bytes) -> str | None:
+    try:
+        payload = _json_loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return body.decode("utf-8", "replace").strip() or None
     if isinstance(payload, Mapping):
         error = payload.get("error")
         if isinstance(error, Mapping) and error.get("message"):
@@ -444,7 +547,7 @@ def _server_message(body: bytes) -> str | None:
                 else:
                     parts.append(str(item))
             return "; ".join(parts) or None
-    return str(payload)[:500]
+    return str(payload)
 
 
 def _hint(status: int, message: str, model: str | None) -> str:
@@ -470,10 +573,19 @@ def _hint(status: int, message: str, model: str | None) -> str:
 
 
 def error_from_response(
-    status: int, body: bytes, *, url: str, model: str | None = None, attempts: int = 1
+    status: int,
+    body: bytes,
+    *,
+    url: str,
+    model: str | None = None,
+    attempts: int = 1,
+    secrets: Sequence[str] = (),
 ) -> InfinityError:
-    """Map an HTTP error response (either error shape) to an :class:`~multivec.errors.InfinityError`."""
-    message = (_server_message(body) or httpx.codes.get_reason_phrase(status) or "no message").rstrip(". ")
+    """Map an HTTP error response (either error shape) to an :class:`~multivec.errors.InfinityError`.
+
+    ``secrets`` (API key, header values) are redacted from the server's message, which may echo the request.
+    """
+    message = (server_message(body, secrets) or httpx.codes.get_reason_phrase(status) or "no message").rstrip(". ")
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     return InfinityError(
         f"Infinity returned HTTP {status}{tries} for {url}: {message}. {_hint(status, message, model)}",
@@ -493,3 +605,18 @@ def error_from_transport(exc: BaseException, *, url: str, attempts: int = 1) -> 
     else:
         what, todo = "failed", "check the server and the network between client and server"
     return InfinityError(f"request to Infinity {what}{tries} ({url}: {type(exc).__name__}: {exc}); {todo}", url=url)
+
+
+def timeout_error(
+    *, url: str, deadline: float, attempts: int, last: str | None = None, server_message: str | None = None
+) -> InfinityTimeoutError:
+    """The error of a call that ran out of its total deadline (``timeout``), naming the last failure if any."""
+    tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+    cause = f"; last failure: {last}" if last else ""
+    return InfinityTimeoutError(
+        f"Infinity call to {url} did not finish within its deadline of {deadline:g}s (timeout, which covers every "
+        f"attempt, retry wait and the whole answer) after {tries}{cause}. Raise timeout, or check that the server "
+        "is not overloaded or sending its answer too slowly",
+        server_message=server_message,
+        url=url,
+    )

@@ -46,6 +46,7 @@ import numpy as np
 from PIL import Image
 
 from multivec._closing import Closing
+from multivec._options import boolean, items, positive_int
 from multivec._progress import tqdm
 from multivec.errors import ConfigurationError, EmbeddingError, InvalidInputError
 from multivec.images import DEFAULT_MAX_PIXELS, load_image, load_images
@@ -72,7 +73,7 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
         raise InvalidInputError("expected a list of texts, got a single str; wrap it in a list")
     if texts is None:
         raise InvalidInputError("texts is None; pass a list of strings")
-    return [_check_text(text, i) for i, text in enumerate(texts)]
+    return [_check_text(text, i) for i, text in enumerate(items(texts, "texts"))]
 
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -98,14 +99,10 @@ class MultiVectorBaseEmbedding(Closing, ABC):
         if isinstance(model_name, os.PathLike):
             model_name = os.fspath(model_name)
         if not isinstance(model_name, str) or not model_name:
-            raise ConfigurationError("model_name must be a non-empty string or a path")
-        if not isinstance(embed_batch_size, int) or embed_batch_size < 1:
-            raise ConfigurationError(f"embed_batch_size must be a positive int, got {embed_batch_size!r}")
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ConfigurationError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
+            raise ConfigurationError(f"model_name must be a non-empty string or a path, got {model_name!r}")
         self.model_name = model_name
-        self.embed_batch_size = embed_batch_size
-        self.max_concurrency = max_concurrency
+        self.embed_batch_size = positive_int(embed_batch_size, "embed_batch_size")
+        self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self._worker: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
@@ -273,10 +270,8 @@ class MultiVectorMultiModalEmbedding(MultiVectorBaseEmbedding):
         max_image_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         super().__init__(model_name=model_name, embed_batch_size=embed_batch_size, max_concurrency=max_concurrency)
-        if max_image_pixels < 1:
-            raise ConfigurationError(f"max_image_pixels must be positive, got {max_image_pixels!r}")
-        self.allow_urls = allow_urls
-        self.max_image_pixels = max_image_pixels
+        self.allow_urls = boolean(allow_urls, "allow_urls")
+        self.max_image_pixels = positive_int(max_image_pixels, "max_image_pixels")
 
     @abstractmethod
     def _embed_images(self, images: list[Image.Image]) -> list[Embedding]:

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from multivec._options import choice, optional_positive_int, positive_int
 from multivec.embeddings import _compat
 from multivec.embeddings._batching import length_sorted_batches
 from multivec.embeddings._hub import hub_file, load_or_raise, read_json
@@ -186,13 +187,14 @@ class ColBERTEmbeddings(MultiVectorBaseEmbedding):
         embed_batch_size: int = 10,
         max_concurrency: int = 4,
     ) -> None:
-        if mode not in ("auto", "colbert", "plain"):
-            raise ConfigurationError(f"mode must be 'auto', 'colbert' or 'plain', got {mode!r}")
+        choice(mode, "mode", ("auto", "colbert", "plain"))
         for name, value in (("query_length", query_length), ("document_length", document_length)):
-            if value is not None and (not isinstance(value, int) or value < 4):
+            length = optional_positive_int(value, name)
+            if length is not None and length < 4:
                 raise ConfigurationError(f"{name} must be an int >= 4, got {value!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigurationError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = positive_int(batch_size, "batch_size")
+        if model_name is not None and not isinstance(model_name, str | os.PathLike):
+            raise ConfigurationError(f"model_name must be a hub id or a directory path, got {model_name!r}")
         transformers = _compat.import_transformers(_FEATURE)
         self._torch = _compat.import_torch(_FEATURE)
         resolved_name = os.fspath(offline_minilm_path() if model_name is None else model_name)
@@ -214,7 +216,7 @@ class ColBERTEmbeddings(MultiVectorBaseEmbedding):
         model = load_or_raise(
             lambda: transformers.AutoModel.from_pretrained(resolved_name, **kwargs), resolved_name, "encoder"
         )
-        self._model = model.to(self.device).eval()
+        self._model = load_or_raise(lambda: model.to(self.device).eval(), resolved_name, f"encoder on {self.device}")
         self._linear = self._build_linear(projection) if projection is not None else None
         default = _PLAIN_MAX_TOKENS
         self.query_length = query_length or (projection.query_length if projection else None) or default

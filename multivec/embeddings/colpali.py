@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
+from multivec._options import positive_int
 from multivec.embeddings import _compat
 from multivec.embeddings._batching import length_sorted_batches
 from multivec.embeddings._hub import hub_file, load_or_raise, read_json
@@ -194,11 +195,12 @@ class _ColEngineEmbeddings(MultiVectorMultiModalEmbedding):
             allow_urls=allow_urls,
             max_image_pixels=max_image_pixels,
         )
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigurationError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.batch_size = positive_int(batch_size, "batch_size")
+        for name, value in (("model_class", model_class), ("processor_class", processor_class)):
+            if value is not None and not isinstance(value, str | type):
+                raise ConfigurationError(f"{name} must be a colpali-engine class or its name, got {value!r}")
         _compat.import_colpali_engine(self._feature)
         self._torch = _compat.import_torch(self._feature)
-        self.batch_size = batch_size
         self.device = _compat.resolve_device(device)
         self.torch_dtype = _compat.resolve_dtype(torch_dtype, self.device)
         resolved = _resolve(self.model_name, model_class, processor_class, self.is_multi_vector)
@@ -208,7 +210,7 @@ class _ColEngineEmbeddings(MultiVectorMultiModalEmbedding):
         model = load_or_raise(
             lambda: resolved.model_class.from_pretrained(self.model_name, **kwargs), self.model_name, "model"
         )
-        self._model = model.to(self.device).eval()
+        self._model = load_or_raise(lambda: model.to(self.device).eval(), self.model_name, f"model on {self.device}")
         self._processor = load_or_raise(
             lambda: resolved.processor_class.from_pretrained(self.model_name), self.model_name, "processor"
         )

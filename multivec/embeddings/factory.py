@@ -23,8 +23,11 @@ is ``ColPaliEmbeddings(model_name="vidore/colqwen2-v1.0")``::
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+import os
+from typing import Any, TypeVar
 
+from multivec._options import known_keys
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import ConfigurationError
 
@@ -33,37 +36,65 @@ __all__ = ["EMBEDDERS", "make_embedder"]
 #: Embedder names accepted by :func:`make_embedder` (and the ``--embedder`` flag), default first.
 EMBEDDERS = ("colbert", "colpali", "bipali", "infinity", "fake")
 
+E = TypeVar("E", bound=MultiVectorBaseEmbedding)
+
 
 def make_embedder(
     kind: str = "colbert", model: str | None = None, url: str | None = None, **options: Any
 ) -> MultiVectorBaseEmbedding:
     """Build the embedder called ``kind`` for ``model`` (``None``: its default); ``url`` is for ``infinity`` only.
 
-    Extra keyword ``options`` go to the constructor unchanged.
+    Extra keyword ``options`` go to the constructor unchanged; one it does not take is a
+    :class:`~multivec.errors.ConfigurationError` naming it.
     """
-    if kind not in EMBEDDERS:
+    if not isinstance(kind, str) or kind not in EMBEDDERS:
         raise ConfigurationError(f"unknown embedder {kind!r}; choose one of {', '.join(EMBEDDERS)}")
     if url is not None and kind != "infinity":
         raise ConfigurationError(f"url is only used by the infinity embedder, not {kind!r}")
+    if model is not None and not isinstance(model, str | os.PathLike):
+        raise ConfigurationError(f"model must be a hub id, a directory path or a served model name, got {model!r}")
     named: dict[str, Any] = {"model_name": model} if model is not None else {}
     if kind == "colbert":
         from multivec.embeddings.colbert import ColBERTEmbeddings
 
-        return ColBERTEmbeddings(**named, **options)
+        return _build(ColBERTEmbeddings, kind, **named, **options)
     if kind == "colpali":
         from multivec.embeddings.colpali import ColPaliEmbeddings
 
-        return ColPaliEmbeddings(**named, **options)
+        return _build(ColPaliEmbeddings, kind, **named, **options)
     if kind == "bipali":
         from multivec.embeddings.colpali import BiPaliEmbeddings
 
-        return BiPaliEmbeddings(**named, **options)
+        return _build(BiPaliEmbeddings, kind, **named, **options)
     if kind == "infinity":
         from multivec.embeddings.infinity import InfinityEmbeddings
 
-        return InfinityEmbeddings(url=url, **named, **options)
+        return _build(InfinityEmbeddings, kind, url=url, **named, **options)
     from multivec.embeddings.fake import DeterministicFakeMultiVectorEmbedding
 
     if model is not None:
         raise ConfigurationError("the fake embedder takes no model")
-    return DeterministicFakeMultiVectorEmbedding(**options)
+    return _build(DeterministicFakeMultiVectorEmbedding, kind, **options)
+
+
+def _build(cls: type[E], kind: str, **options: Any) -> E:
+    """``cls(**options)``, with options its constructor does not take refused as a :class:`ConfigurationError`
+    (before anything is loaded) instead of Python's ``TypeError``."""
+    accepted = _options_of(cls)
+    if accepted is not None:
+        known_keys(options, accepted, f"the {kind} embedder")
+    return cls(**options)
+
+
+def _options_of(cls: type) -> set[str] | None:
+    """The keyword options ``cls`` takes along its ``**options`` chain, or ``None`` when it takes any."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = list(inspect.signature(init).parameters.values())[1:]
+        names.update(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            return names
+    return None

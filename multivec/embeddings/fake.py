@@ -23,8 +23,8 @@ import re
 import numpy as np
 from PIL import Image
 
+from multivec._options import positive_int
 from multivec.embeddings.base import MultiVectorMultiModalEmbedding
-from multivec.errors import ConfigurationError
 from multivec.images import load_image
 from multivec.patch_grid import PatchGrid
 from multivec.types import Embedding, ImageInput
@@ -32,13 +32,16 @@ from multivec.types import Embedding, ImageInput
 __all__ = ["DeterministicFakeMultiVectorEmbedding"]
 
 _TOKEN = re.compile(r"\w+")
+#: Qdrant's largest vector size.
+_MAX_DIM = 65_536
+_MAX_GRID = 256
 
 
 class DeterministicFakeMultiVectorEmbedding(MultiVectorMultiModalEmbedding):
     """Deterministic fake text + image multi-vector embedder (no model, no network).
 
-    ``dim`` is the vector size; ``grid`` the image patch grid (``grid**2`` vectors per image). Queries and
-    documents are embedded the same way.
+    ``dim`` is the vector size (at most 65,536, Qdrant's limit); ``grid`` the image patch grid (``grid**2`` vectors
+    per image, ``grid`` at most 256). Queries and documents are embedded the same way.
     """
 
     min_image_size = (1, 1)
@@ -47,12 +50,8 @@ class DeterministicFakeMultiVectorEmbedding(MultiVectorMultiModalEmbedding):
         super().__init__(
             model_name="deterministic-fake", embed_batch_size=embed_batch_size, max_concurrency=max_concurrency
         )
-        if not isinstance(dim, int) or dim < 1:
-            raise ConfigurationError(f"dim must be a positive int, got {dim!r}")
-        if not isinstance(grid, int) or grid < 1:
-            raise ConfigurationError(f"grid must be a positive int, got {grid!r}")
-        self._dim = dim
-        self.grid = grid
+        self._dim = positive_int(dim, "dim", maximum=_MAX_DIM)
+        self.grid = positive_int(grid, "grid", maximum=_MAX_GRID)
 
     @property
     def dim(self) -> int:

@@ -2,6 +2,8 @@
 
 A flow is a generator that yields requests and receives their results; it holds all the logic of an operation
 (validation, request building, result mapping) once, while the two drivers differ only in how a request is sent.
+A request that fails is raised inside the flow (``generator.throw``), so a flow can clean up (roll back) with more
+requests before the error reaches the caller.
 
 >>> def flow():
 ...     a = yield 1
@@ -27,7 +29,12 @@ def run_sync(flow: Flow[T], send: Callable[[Any], Any]) -> T:
     try:
         request = next(flow)
         while True:
-            request = flow.send(send(request))
+            try:
+                result = send(request)
+            except BaseException as err:
+                request = flow.throw(err)
+            else:
+                request = flow.send(result)
     except StopIteration as stop:
         return stop.value
 
@@ -37,6 +44,11 @@ async def run_async(flow: Flow[T], send: Callable[[Any], Awaitable[Any]]) -> T:
     try:
         request = next(flow)
         while True:
-            request = flow.send(await send(request))
+            try:
+                result = await send(request)
+            except BaseException as err:
+                request = flow.throw(err)
+            else:
+                request = flow.send(result)
     except StopIteration as stop:
         return stop.value

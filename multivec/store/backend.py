@@ -20,6 +20,7 @@ Collection schema (the same on both):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = [
     "RetrieveVectors",
     "ScoredPayload",
     "Scroll",
+    "Snapshot",
     "Upsert",
 ]
 
@@ -172,6 +174,16 @@ class RetrieveVectors:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """Every stored vector and the payload of the points with these ids, to restore them as they are.
+
+    Returns ``list[PointData]`` (float32 arrays); missing ids are skipped.
+    """
+
+    point_ids: list[str]
+
+
+@dataclass(frozen=True)
 class Scroll:
     """Payloads of points matching ``filter``, at most ``limit`` (returns ``list[dict]``)."""
 
@@ -199,7 +211,7 @@ class Count:
     filter: models.Filter | None = None
 
 
-Op = Upsert | Finish | Query | Retrieve | RetrieveVectors | Scroll | Delete | Clear | Count
+Op = Upsert | Finish | Query | Retrieve | RetrieveVectors | Snapshot | Scroll | Delete | Clear | Count
 
 
 class Backend(ABC):
@@ -226,12 +238,35 @@ class Backend(ABC):
     def optimize(self) -> None:  # noqa: B027 - optional hook
         """Merge segments and build indexes now (a no-op where the engine does it on its own)."""
 
+    def on_close(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` when the backend closes: after the engine call in progress, before the engine is released."""
+        self.__dict__.setdefault("_close_hooks", []).append(hook)
+
+    def run_close_hooks(self) -> None:
+        """Run the :meth:`on_close` hooks (backends call this from their close)."""
+        for hook in self.__dict__.get("_close_hooks", []):
+            hook()
+
 
 def stored_vectors(payload: Any, vectors: Any, using: str) -> tuple[dict[str, Any], np.ndarray]:
     """``(payload, vector)`` of one retrieved point whose ``vectors`` is the engine's ``{name: values}`` mapping."""
     if not isinstance(vectors, dict) or using not in vectors:
         raise StoreError(f"the engine returned no {using!r} vector for point {dict(payload or {}).get('id')!r}")
     return dict(payload or {}), np.asarray(vectors[using], dtype=np.float32)
+
+
+def snapshot_point(point_id: Any, payload: Any, vectors: Any) -> PointData:
+    """A retrieved point (``vectors``: the engine's ``{name: values}`` mapping) as :class:`PointData`."""
+    if not isinstance(vectors, dict) or DENSE not in vectors:
+        raise StoreError(f"the engine returned no {DENSE!r} vector for point {point_id!r}")
+
+    def array(name: str) -> np.ndarray | None:
+        value = vectors.get(name)
+        return None if value is None else np.asarray(value, dtype=np.float32)
+
+    dense = array(DENSE)
+    assert dense is not None
+    return PointData(str(point_id), dense, array(MULTIVECTOR), dict(payload or {}), array(POOLED))
 
 
 def ids_filter(point_ids: list[str], filter: models.Filter | None) -> models.Filter:

@@ -3,18 +3,36 @@
 Everything that touches the ``qdrant_edge`` API lives in this module (it is beta and 0.x; pinned ``>=0.9,<0.10``).
 
 On disk, ``path/<collection_name>/`` holds ``multivec.json`` (the collection metadata: model name, dimension,
-kind, datatype) and ``shard/`` (the edge shard: WAL plus mmap'd segments). Without a ``path`` the store lives in a
+kind, datatype), ``multivec.state.json`` (the record count of the last acknowledged write), ``.lock`` and ``shard/``
+(the edge shard: WAL plus mmap'd segments); see :mod:`multivec.store.layout`. Without a ``path`` the store lives in a
 temporary directory removed on :meth:`close`.
 
 Operational rules, from measurements in ``shared/reference/qdrant.md``:
 
-- Only one opener per directory: a second one (same process or another) raises
-  :class:`~multivec.errors.StoreLockedError`.
+- One process owns a store directory (:mod:`multivec.store.lock`): an open from another process raises
+  :class:`~multivec.errors.StoreLockedError` before anything in the directory is read or written. In one process,
+  opening a directory that is already open takes it over: the earlier store is closed first (flushed; a call it is
+  running completes, its later calls raise :class:`~multivec.errors.StoreError` saying the directory was opened
+  again), so re-running a notebook cell that opens a store just works. A store garbage-collected without
+  :meth:`close` releases the engine and the directory too.
+- Damaged files raise :class:`~multivec.errors.StoreCorruptedError` naming the file or directory, never a Rust
+  panic: the engine's errors and panics at open, its panics on every call, and, at open, a record count that
+  differs from the one the last acknowledged write left (the engine opens some damaged segments without an
+  error). A directory with files but no ``multivec.json`` is refused, not adopted. ``MultiVectorStore.verify()``
+  reads everything back (:mod:`multivec.store.integrity`).
+- ``close()`` while calls run in other threads or tasks: each completes or raises
+  :class:`~multivec.errors.StoreError`. A write call cut off by the close (or a takeover) has its undo log
+  (:mod:`multivec.store.undo`) written to disk first, and the next open takes it back before anything else.
+- A full disk or a file-size limit is an error, not a crash (the engine writes through memory maps, and a full
+  filesystem under a map is SIGBUS): free space and ``RLIMIT_FSIZE`` are checked before every write, seal and open,
+  with margins measured on the engine, and its I/O errors become :class:`~multivec.errors.StorageFullError`
+  (:mod:`multivec.store.space`). A seal without room is deferred to a later write.
 - The engine holds the GIL while it works, so async calls run on one dedicated worker thread and never block the
   event loop; sync calls run in the caller's thread (no thread hand-off on the hot path). A lock serialises all
   shard calls.
-- Every write call ends with ``flush()``; writes are also in the WAL as soon as ``update`` returns, so a process
-  killed mid-ingest keeps every batch that returned.
+- Every write call ends with ``flush()``; writes are also in the WAL as soon as ``update`` returns, and a call of
+  several requests is taken back from its undo log if the process dies before it returns (see
+  :class:`~multivec.store.MultiVectorStore`).
 - Segments are kept small enough that every search spreads over all search threads: writes go to one appendable
   segment, which is sealed (``optimize()``: indexed, the dense HNSW built) as soon as ``segment_mb`` MB of vectors
   (default 128) have been written to it, within a write call if need be, and sealed segments are never merged past
@@ -41,11 +59,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -54,7 +75,15 @@ import numpy as np
 import qdrant_edge as qe
 from qdrant_client import models
 
-from multivec.errors import ConfigurationError, InvalidInputError, StoreError, StoreLockedError
+from multivec.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    MultivecError,
+    StorageFullError,
+    StoreCorruptedError,
+    StoreError,
+)
+from multivec.store import space
 from multivec.store.backend import (
     DENSE,
     MULTIVECTOR,
@@ -72,11 +101,24 @@ from multivec.store.backend import (
     RetrieveVectors,
     ScoredPayload,
     Scroll,
+    Snapshot,
     Upsert,
     ids_filter,
     resolve_metadata,
+    snapshot_point,
     stored_vectors,
 )
+from multivec.store.filters import metadata_path
+from multivec.store.layout import (
+    LEDGER_FILE,
+    META_FILE,
+    SHARD_DIR,
+    Ledger,
+    check_store_dir,
+    read_metadata,
+    write_json,
+)
+from multivec.store.lock import StoreLock, owning
 from multivec.store.page_cache import PageCacheWarmer
 from multivec.store.validation import non_negative_int, positive_int
 
@@ -93,8 +135,6 @@ EDGE_OPTIONS = ("on_disk", "max_search_threads", "search_pool_core", "optimize_t
 #: that unpins ``search_pool_core``), so the store removes the ones not given from that file before loading.
 _SEARCH_POOL_OPTIONS = ("max_search_threads", "search_pool_core")
 _QDRANT_INDEXING_THRESHOLD_KB = 20_000
-META_FILE = "multivec.json"
-SHARD_DIR = "shard"
 _SCROLL_PAGE = 1000
 
 _FIELD_SCHEMA = {
@@ -108,9 +148,17 @@ _FIELD_SCHEMA = {
 _DATATYPE = {"float16": qe.VectorStorageDatatype.Float16, "float32": qe.VectorStorageDatatype.Float32}
 
 
-def _is_lock_error(err: Exception) -> bool:
-    text = str(err)
-    return "WouldBlock" in text or "Can't init WAL" in text or "lock" in text.lower()
+#: Writes: the ledger is marked pending before the first of a write call, and records the count after the ones
+#: that end a call (every op that ends with a flush).
+_WRITES = (Upsert, Delete, Clear)
+_ACKNOWLEDGED = (Finish, Delete, Clear)
+#: Engine errors that are about the machine, not about damaged files.
+_RESOURCE_ERRORS = ("No space left", "Too many open files", "Permission denied", "Cannot allocate", "File too large")
+
+
+def _is_panic(err: BaseException) -> bool:
+    """A Rust panic inside the engine (``pyo3_runtime.PanicException``, a ``BaseException``): damaged files."""
+    return type(err).__name__ == "PanicException"
 
 
 class EdgeBackend(Backend):
@@ -137,24 +185,37 @@ class EdgeBackend(Backend):
         self._temp_root = tempfile.mkdtemp(prefix="multivec-") if path is None else None
         root = Path(self._temp_root or os.fspath(path))  # type: ignore[arg-type]
         self.directory = root / spec.name
-        meta_file = self.directory / META_FILE
-        shard_dir = self.directory / SHARD_DIR
-        stored = json.loads(meta_file.read_text()) if meta_file.is_file() else None
+        self._lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._closed_reason: str | None = None
         try:
-            self.metadata = resolve_metadata(stored, spec, f"the store at {str(self.directory)!r}")
-            self._shard = self._open(spec, shard_dir)
-            self._warmer = PageCacheWarmer(shard_dir / "segments", lambda p: not warmed_dirs.isdisjoint(p.parts))
-            self._warmer.start()
-            self._lock = threading.Lock()
-            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="multivec-edge")
+            # before the directory is touched: opening writes (WAL, config, bookkeeping) and a full disk means SIGBUS
+            space.ensure_space(
+                self.directory, space.OPEN_BYTES, "open the store", largest=space.largest_file(self._segment_bytes)
+            )
+            check_store_dir(self.directory, locked=False)
+            with owning(self.directory, self) as store_lock:  # before anything in the directory is read or written
+                self.metadata, self._ledger = self._prepare(spec)
+                shard_dir = self.directory / SHARD_DIR
+                self._shard = self._open(spec, shard_dir, self._ledger)
+                self._warmer = PageCacheWarmer(shard_dir / "segments", lambda p: not warmed_dirs.isdisjoint(p.parts))
+                self._warmer.start()
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="multivec-edge")
+                # also run when the store is garbage-collected unclosed, so that its directory can be opened again
+                self._release = weakref.finalize(
+                    self,
+                    _release,
+                    os.getpid(),
+                    self._shard,
+                    store_lock,
+                    self._warmer,
+                    self._worker,
+                    self._ledger,
+                    self._temp_root,
+                )
         except BaseException:
             self._remove_temp()
             raise
-        if stored is None:
-            tmp = meta_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.metadata, indent=2))
-            os.replace(tmp, meta_file)
-        self._closed = False
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -187,30 +248,60 @@ class EdgeBackend(Backend):
             search_pool_core=self._search_core,
         )
 
-    def _open(self, spec: CollectionSpec, shard_dir: Path) -> qe.EdgeShard:
+    def _prepare(self, spec: CollectionSpec) -> tuple[dict[str, Any], Ledger]:
+        """Check the store's own files (see :mod:`multivec.store.layout`); a new store gets them before the shard."""
+        check_store_dir(self.directory, locked=True)
+        meta_file = self.directory / META_FILE
+        where = f"the store at {str(self.directory)!r}"
+        if not meta_file.exists():
+            write_json(meta_file, resolve_metadata(None, spec, where))
+            metadata, checksum = read_metadata(meta_file)
+            ledger = Ledger(self.directory, checksum, None)
+            ledger.commit(0)
+            return metadata, ledger
+        stored, checksum = read_metadata(meta_file)
+        entry = Ledger.read(self.directory)
+        if entry is not None and entry.metadata_sha256 != checksum:
+            raise StoreCorruptedError(
+                f"the store file {str(meta_file)!r} was changed after the store wrote it; restore it from a backup",
+                path=str(meta_file),
+            )
+        return resolve_metadata(stored, spec, where), Ledger(self.directory, checksum, entry)
+
+    def _open(self, spec: CollectionSpec, shard_dir: Path, ledger: Ledger) -> qe.EdgeShard:
         config = self._config(spec)  # on load too: the engine checks it against the shard and keeps the new options
         config_file = shard_dir / "edge_config.json"
-        try:
+        entry = ledger.entry
+        with _engine_errors(shard_dir, "open"):
             if config_file.is_file():
                 _drop_unset_options(config_file, [k for k in _SEARCH_POOL_OPTIONS if spec.options.get(k) is None])
                 shard = qe.EdgeShard.load(str(shard_dir), config)
+            elif entry is not None and (entry.records or entry.pending):
+                raise StoreCorruptedError(
+                    f"the engine files of the store at {str(self.directory)!r} are missing ({str(config_file)!r}) "
+                    f"but it held {entry.records} records; restore it from a backup",
+                    path=str(config_file),
+                )
             else:
                 shard_dir.mkdir(parents=True, exist_ok=True)
                 shard = qe.EdgeShard.create(str(shard_dir), config)
-        except Exception as err:
-            if _is_lock_error(err):
-                raise StoreLockedError(
-                    f"the store at {str(shard_dir.parent)!r} is already open in this or another process; close "
-                    "the other MultiVectorStore first, or use a Qdrant server (url=...) for concurrent access"
-                ) from err
-            raise StoreError(f"could not open the store at {str(shard_dir.parent)!r}: {err}") from err
         try:
-            indexed = set(shard.info().payload_schema)
-            for key, kind in spec.filterable_fields.items():
-                if f"metadata.{key}" not in indexed:
-                    shard.update(qe.UpdateOperation.create_field_index(f"metadata.{key}", _FIELD_SCHEMA[kind]))
-            shard.flush()
-        except Exception:
+            with _engine_errors(shard_dir, "open"):
+                records = shard.info().points_count
+                if entry is not None and not entry.pending and records != entry.records:
+                    raise StoreCorruptedError(
+                        f"the store at {str(self.directory)!r} holds {records} records but its last acknowledged "
+                        f"write left {entry.records}: files under {str(shard_dir)!r} are damaged; restore it from a "
+                        "backup (`multivec verify` lists what is wrong)",
+                        path=str(shard_dir),
+                    )
+                indexed = set(shard.info().payload_schema)
+                for key, kind in spec.filterable_fields.items():
+                    if metadata_path(key) not in indexed:
+                        shard.update(qe.UpdateOperation.create_field_index(metadata_path(key), _FIELD_SCHEMA[kind]))
+                shard.flush()
+                ledger.commit(records)
+        except BaseException:
             shard.close()
             raise
         return shard
@@ -220,16 +311,26 @@ class EdgeBackend(Backend):
             shutil.rmtree(self._temp_root, ignore_errors=True)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._warmer.stop()
-            self._worker.shutdown(wait=True)
-            with self._lock:
-                self._shard.close()
-        finally:
-            self._remove_temp()
+        self._close("this MultiVectorStore is closed; open a new one")
+
+    def close_for_reopen(self) -> None:
+        """Close because this process opens the same directory again (see :mod:`multivec.store.lock`)."""
+        self._close(
+            f"this MultiVectorStore was closed because its directory {str(self.directory)!r} was opened again in "
+            "this process; use the store opened last"
+        )
+
+    def _close(self, reason: str) -> None:
+        with self._close_lock:
+            if self._closed_reason is not None:
+                return
+            self._closed_reason = reason  # calls that have not taken the shard lock yet raise StoreError(reason)
+            self._worker.shutdown(wait=True)  # queued async calls run now (and raise)
+            with self._lock, _engine_errors(self.directory / SHARD_DIR, "close"):  # after the call in progress
+                try:
+                    self.run_close_hooks()  # open write transactions go to disk for the next open to take back
+                finally:
+                    self._release()
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
@@ -238,7 +339,14 @@ class EdgeBackend(Backend):
         self._call(self._optimize)
 
     def _optimize(self) -> None:
-        self._shard.optimize()
+        self._ensure_space(self._seal_bytes() + space.RESERVE_BYTES, "optimize (rewrite) its segments")
+        try:
+            self._shard.optimize()
+        except Exception as err:  # the engine's own check before a seal: callers may defer a refused one
+            full = space.storage_error(err, self.directory)
+            if full is None:
+                raise
+            raise full from err
         self._pending_points = self._pending_bytes = 0
         self._warmer.start()
 
@@ -252,36 +360,84 @@ class EdgeBackend(Backend):
     def _call(self, fn: Callable[[], T]) -> T:
         """Run a shard call in the calling thread, serialised with every other call by the shard lock."""
         with self._lock:
+            if self._closed_reason is not None:
+                raise StoreError(self._closed_reason)
             try:
                 return fn()
             except (InvalidInputError, StoreError):
                 raise
             except Exception as err:
-                raise StoreError(f"qdrant-edge failed: {err}") from err
+                raise space.storage_error(err, self.directory) or StoreError(f"qdrant-edge failed: {err}") from err
+            except BaseException as err:
+                if _is_panic(err):
+                    raise _engine_failure(err, self.directory / SHARD_DIR, "read or write") from err
+                raise
 
     def execute(self, op: Op) -> Any:
-        return self._call(lambda: self._run(op))
+        return self._call(lambda: self._tracked(op))
 
     async def aexecute(self, op: Op) -> Any:
         # the engine holds the GIL while it works: async callers wait on the worker thread, never on the event loop
-        return await asyncio.wrap_future(self._worker.submit(self._call, lambda: self._run(op)))
+        try:
+            future = self._worker.submit(self._call, lambda: self._tracked(op))
+        except RuntimeError as err:  # close() shut the worker down
+            raise StoreError(self._closed_reason or "this MultiVectorStore is closed") from err
+        return await asyncio.wrap_future(future)
+
+    def _tracked(self, op: Op) -> Any:
+        """Run ``op`` and keep the ledger: pending from a call's first write, the count once the call is acknowledged."""
+        if isinstance(op, _WRITES):
+            self._ledger.begin()
+        result = self._run(op)
+        if isinstance(op, _ACKNOWLEDGED):
+            self._ledger.commit(self._shard.info().points_count)
+        return result
+
+    def check_files(self) -> list[str]:
+        """Problems with the store's own files: a changed ``multivec.json``, a count the ledger does not record."""
+        return self._call(self._file_problems)
+
+    def _file_problems(self) -> list[str]:
+        try:
+            _, checksum = read_metadata(self.directory / META_FILE)
+            entry = Ledger.read(self.directory)
+        except StoreError as err:
+            return [str(err)]
+        if checksum != self._ledger.metadata_sha256:
+            return [f"{META_FILE} was changed while the store was open"]
+        if entry is None or entry.metadata_sha256 != checksum:
+            return [f"{LEDGER_FILE} is missing or does not match {META_FILE}"]
+        records = self._shard.info().points_count
+        if not entry.pending and entry.records != records:
+            return [f"the store holds {records} records but its last acknowledged write left {entry.records}"]
+        return []
 
     def _run(self, op: Op) -> Any:
         shard = self._shard
         if isinstance(op, Query):
             return [_scored(p) for p in shard.query(_query_request(op))]
         if isinstance(op, Upsert):
+            stored = sum(self._vector_bytes(p) for p in op.points)
+            needed = space.upsert_bytes(op.points, stored) + space.RESERVE_BYTES
+            what = f"write {len(op.points)} records"
+            if self._pending_bytes + stored >= self._segment_bytes:
+                needed += self._seal_bytes(stored)
+                what += " and seal the write segment"
+            self._ensure_space(needed, what)
             shard.update(qe.UpdateOperation.upsert_points([_point(p) for p in op.points]))
             self._pending_points += len(op.points)
-            self._pending_bytes += sum(self._vector_bytes(p) for p in op.points)
+            self._pending_bytes += stored
             if self._pending_bytes >= self._segment_bytes:
                 shard.flush()
-                self._optimize()
+                with suppress(StorageFullError):  # the room checked above is gone: the next write seals instead
+                    self._optimize()
             return None
         if isinstance(op, Finish):
             shard.flush()
             if self._pending_points >= self._optimize_threshold:
-                self._optimize()
+                # the call's records are durable now: without room to optimize, the next write call tries again
+                with suppress(StorageFullError):
+                    self._optimize()
             return None
         if isinstance(op, Retrieve):
             return [
@@ -290,11 +446,15 @@ class EdgeBackend(Backend):
         if isinstance(op, RetrieveVectors):
             points = shard.retrieve(list(op.point_ids), with_payload=True, with_vector=[op.using])
             return [stored_vectors(r.payload, r.vector, op.using) for r in points]
+        if isinstance(op, Snapshot):
+            points = shard.retrieve(list(op.point_ids), with_payload=True, with_vector=True)
+            return [snapshot_point(r.id, r.payload, r.vector) for r in points]
         if isinstance(op, Scroll):
             return self._scroll(op)
         if isinstance(op, Count):
             return shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(op.filter)))
         if isinstance(op, Delete):
+            self._ensure_space(space.DELETE_BYTES + 64 * len(op.point_ids or ()), "delete records")
             if op.filter is None and op.point_ids is not None:
                 shard.update(qe.UpdateOperation.delete_points(list(op.point_ids)))
             else:
@@ -305,10 +465,21 @@ class EdgeBackend(Backend):
             shard.flush()
             return None
         if isinstance(op, Clear):
+            self._ensure_space(space.DELETE_BYTES, "clear")
             shard.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter()))
             shard.flush()
             return None
         raise TypeError(f"unknown operation {op!r}")
+
+    def _ensure_space(self, needed: int, what: str) -> None:
+        space.ensure_space(self.directory, needed, what, largest=space.largest_file(self._segment_bytes))
+
+    def _seal_bytes(self, incoming: int = 0) -> int:
+        # what a seal rewrites: the write segment, with small sealed ones it may merge; never more than all of them
+        segments = space.allocated_bytes(self.directory / SHARD_DIR / "segments")
+        data = min(segments + incoming, 2 * self._segment_bytes)
+        storages = int(bool(self.metadata.get("multi_vector"))) + int(bool(self.metadata.get("token_pooling")))
+        return space.seal_bytes(data, storages)
 
     def _vector_bytes(self, point: PointData) -> int:
         rows = 1 + sum(len(v) for v in (point.multivector, point.pooled_tokens) if v is not None)
@@ -327,6 +498,65 @@ class EdgeBackend(Backend):
             if offset is None:
                 break
         return out
+
+
+def _release(
+    pid: int,
+    shard: qe.EdgeShard,
+    store_lock: StoreLock,
+    warmer: PageCacheWarmer,
+    worker: ThreadPoolExecutor,
+    ledger: Ledger,
+    temp_root: str | None,
+) -> None:
+    """Close the engine and give the directory up: on close(), or when an unclosed store is garbage-collected."""
+    if os.getpid() != pid:  # a forked child exiting: the store and its lock are the parent's
+        return
+    try:
+        warmer.stop()
+        worker.shutdown(wait=False)
+        try:
+            if temp_root is None:
+                ledger.commit(shard.info().points_count)
+        finally:
+            shard.close()
+    finally:
+        store_lock.release()
+        if temp_root is not None:
+            shutil.rmtree(temp_root, ignore_errors=True)
+
+
+@contextmanager
+def _engine_errors(shard_dir: Path, action: str) -> Iterator[None]:
+    """Engine failures as multivec errors: damaged files (and Rust panics) raise StoreCorruptedError naming them."""
+    try:
+        yield
+    except MultivecError:
+        raise
+    except Exception as err:
+        raise _engine_failure(err, shard_dir, action) from err
+    except BaseException as err:
+        if not _is_panic(err):
+            raise
+        raise _engine_failure(err, shard_dir, action) from err
+
+
+def _engine_failure(err: BaseException, shard_dir: Path, action: str) -> StoreError:
+    full = space.storage_error(err, shard_dir.parent)
+    if full is not None:
+        return full
+    text = str(err)
+    where = f"could not {action} the store at {str(shard_dir.parent)!r}"
+    if not _is_panic(err) and any(s in text for s in _RESOURCE_ERRORS):
+        return StoreError(f"{where}: {text}")
+    # the engine names the file it failed on, most of the time
+    named = re.search(re.escape(str(shard_dir)) + r"[^\s\"',:]*", text)
+    path = named.group(0) if named else str(shard_dir)
+    return StoreCorruptedError(
+        f"{where}: its files are damaged ({type(err).__name__}: {text}; at {path!r}); restore the store from a "
+        "backup, or delete it and index again",
+        path=path,
+    )
 
 
 def _drop_unset_options(config_file: Path, names: list[str]) -> None:

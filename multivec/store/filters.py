@@ -4,7 +4,8 @@ Both backends take the same compiled form, a :class:`qdrant_client.models.Filter
 ``qdrant_edge`` classes), so a raw ``qdrant_client`` ``Filter`` is accepted too, with keys as payload paths
 (``"metadata.genre"``, or the reserved ``"modality"``, ``"source"``, ``"page"``, ``"id"``).
 
-The dict language (keys are user metadata keys; dotted keys reach nested objects: ``"author.name"``):
+The dict language (keys are user metadata keys; dotted keys reach nested objects: ``"author.name"``; other
+characters, such as spaces or ``:``, are fine):
 
 ==================================  ==========================================================================
 ``{"k": v}``                        equal (``v`` is a str, int, float or bool)
@@ -27,8 +28,9 @@ and ``"$page"`` (PDF page number).
 Several keys in one dict, or several operators for one key, are ANDed. A key that no record has is not an error:
 positive conditions on it match nothing, ``$ne``/``$nin``/``$not`` match everything. Fields need not be declared in
 ``filterable_fields``; declaring them only adds a payload index (faster filtered search on the edge backend and on
-servers). Unknown operators, empty lists and values of the wrong type raise
-:class:`~multivec.errors.InvalidInputError` before anything is sent.
+servers). Unknown operators, non-string keys, empty lists, values of the wrong type (NaN, infinities, integers
+beyond 64 bits, strings that are not valid Unicode) and filters nested more than :data:`MAX_FILTER_DEPTH` levels
+deep raise :class:`~multivec.errors.InvalidInputError` before anything is sent.
 
 >>> f = to_qdrant_filter({"genre": "fruit", "year": {"$gte": 2000}})
 >>> [c.key for c in f.must]
@@ -39,6 +41,9 @@ servers). Unknown operators, empty lists and values of the wrong type raise
 
 from __future__ import annotations
 
+import math
+import re
+import reprlib
 from datetime import datetime
 from typing import Any, cast
 
@@ -46,9 +51,16 @@ from qdrant_client import models
 
 from multivec.errors import InvalidInputError
 
-__all__ = ["METADATA_PREFIX", "to_qdrant_filter"]
+__all__ = ["MAX_FILTER_DEPTH", "METADATA_PREFIX", "to_qdrant_filter"]
 
 METADATA_PREFIX = "metadata."
+#: Deepest nesting of ``$and`` / ``$or`` / ``$not`` accepted. Real filters are a few levels deep; the limit keeps a
+#: generated or malicious filter from exhausting Python's recursion (or the engine's) on the way.
+MAX_FILTER_DEPTH = 32
+#: Integers Qdrant compares exactly (stored payload integers are 64-bit).
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+#: A payload path segment Qdrant reads unquoted: a name, optionally with array brackets (``tags[]``, ``a[0]``).
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+(\[\d*\])*")
 
 _RANGE_OPS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 _FIELD_OPS = {"$eq", "$ne", "$in", "$nin", "$text", *_RANGE_OPS}
@@ -71,23 +83,46 @@ def to_qdrant_filter(filter: dict[str, Any] | models.Filter | None) -> models.Fi
         )
     if not filter:
         return None
-    return _as_filter(_compile(filter, "filter"))
+    return _as_filter(_compile(filter, "filter", 1))
 
 
 def _as_filter(condition: Condition) -> models.Filter:
     return condition if isinstance(condition, models.Filter) else models.Filter(must=[condition])
 
 
-def _compile(node: Any, where: str) -> Condition:
+def _compile(node: Any, where: str, depth: int) -> Condition:
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidInputError(
+            f"filter is nested more than {MAX_FILTER_DEPTH} levels deep ($and/$or/$not); flatten it (several keys in "
+            "one dict are ANDed, $in matches any of several values)"
+        )
     if not isinstance(node, dict) or not node:
-        raise InvalidInputError(f"{where} must be a non-empty dict, got {node!r}")
-    parts = [_compile_entry(key, value, f"{where}[{key!r}]") for key, value in node.items()]
+        raise InvalidInputError(f"{where} must be a non-empty dict, got {_short(node)}")
+    parts = [_compile_entry(key, value, f"{where}[{_short(key)}]", depth) for key, value in node.items()]
     return parts[0] if len(parts) == 1 else models.Filter(must=parts)
 
 
-def _compile_entry(key: Any, value: Any, where: str) -> Condition:
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def _short(value: Any) -> str:
+    """A bounded repr for messages (a huge or deeply nested value must not cost more than the error)."""
+    return _REPR.repr(value)
+
+
+def _text(value: str, where: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"{where}: {_short(value)} is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+def _compile_entry(key: Any, value: Any, where: str, depth: int) -> Condition:
     if not isinstance(key, str) or not key:
-        raise InvalidInputError(f"{where}: filter keys must be non-empty strings")
+        raise InvalidInputError(f"{where}: filter keys must be non-empty strings, got {type(key).__name__}")
+    _text(key, where)
     if key in RECORD_FIELDS:
         if key == "$id":  # ids are stored as strings; int ids match their str
             value = _ids_as_strings(value)
@@ -101,12 +136,32 @@ def _compile_entry(key: Any, value: Any, where: str) -> Condition:
                 f"{', '.join(RECORD_FIELDS)}) at this level"
             )
         if key == "$not":
-            return models.Filter(must_not=[_compile(value, where)])
+            return models.Filter(must_not=[_compile(value, where, depth + 1)])
         if not isinstance(value, list | tuple) or not value:
             raise InvalidInputError(f"{where}: {key} takes a non-empty list of filters")
-        subs = [_compile(sub, f"{where}[{i}]") for i, sub in enumerate(value)]
+        subs = [_compile(sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(value)]
         return models.Filter(must=subs) if key == "$and" else models.Filter(should=subs)
-    return _compile_field(METADATA_PREFIX + key, value, where)
+    return _compile_field(metadata_path(key, where), value, where)
+
+
+def metadata_path(key: str, where: str = "filterable_fields") -> str:
+    """The payload path of metadata key ``key`` (what filters and payload indexes address).
+
+    >>> metadata_path("a b.c")
+    'metadata."a b".c'
+    """
+    return METADATA_PREFIX + payload_path(key, where)
+
+
+def payload_path(key: str, where: str) -> str:
+    """A metadata key as a Qdrant payload path: dots reach nested objects, and segments that are not plain names
+    (spaces, ``:``, ``/``…) are quoted, so any key a record can hold is addressable."""
+    segments = key.split(".")
+    if not all(segments):
+        raise InvalidInputError(f"{where}: {_short(key)} has an empty part between dots")
+    if any('"' in segment for segment in segments):
+        raise InvalidInputError(f"{where}: metadata keys with '\"' cannot be filtered on; rename the key")
+    return ".".join(s if _PLAIN_SEGMENT.fullmatch(s) else f'"{s}"' for s in segments)
 
 
 def _ids_as_strings(value: Any) -> Any:
@@ -143,22 +198,32 @@ def _compile_op(path: str, op: Any, arg: Any, where: str) -> Condition:
     if op == "$text":
         if not isinstance(arg, str) or not arg.strip():
             raise InvalidInputError(f"{where}: $text takes a non-empty string")
-        return models.FieldCondition(key=path, match=models.MatchText(text=arg))
+        return models.FieldCondition(key=path, match=models.MatchText(text=_text(arg, where)))
     return models.FieldCondition(key=path, range=_range(_RANGE_OPS[op], arg, where))
 
 
 def _scalar(arg: Any, where: str) -> str | int | float | bool:
-    if isinstance(arg, str | bool | int | float) and not (isinstance(arg, float) and arg != arg):
+    if isinstance(arg, str):
+        return _text(arg, where)
+    if isinstance(arg, bool):
+        return arg
+    if isinstance(arg, int):
+        if not _INT_MIN <= arg <= _INT_MAX:
+            raise InvalidInputError(f"{where}: {arg} is outside the 64-bit integer range stored values have")
+        return arg
+    if isinstance(arg, float):
+        if not math.isfinite(arg):
+            raise InvalidInputError(f"{where}: {arg} is not a finite number")
         return arg
     raise InvalidInputError(
-        f"{where}: expected a str, int, float or bool value, got {type(arg).__name__} ({arg!r}); "
+        f"{where}: expected a str, int, float or bool value, got {type(arg).__name__} ({_short(arg)}); "
         "use $in for lists and dotted keys for nested objects"
     )
 
 
 def _equal(path: str, arg: Any, where: str) -> Condition:
     value = _scalar(arg, where)
-    if isinstance(value, float) and not value.is_integer():
+    if isinstance(value, float) and not (value.is_integer() and _INT_MIN <= value <= _INT_MAX):
         return models.FieldCondition(key=path, range=models.Range(gte=value, lte=value))
     if isinstance(value, float):
         value = int(value)
@@ -178,11 +243,17 @@ def _any_of(path: str, arg: Any, where: str) -> Condition:
 
 def _range(bound: str, arg: Any, where: str) -> models.Range | models.DatetimeRange:
     if isinstance(arg, int | float) and not isinstance(arg, bool):
-        return models.Range(**{bound: float(arg)})
+        try:
+            value = float(arg)
+        except OverflowError:
+            raise InvalidInputError(f"{where}: {_short(arg)} is too large for a range bound") from None
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{where}: range bounds must be finite numbers, got {arg}")
+        return models.Range(**{bound: value})
     if isinstance(arg, str):
         try:
             moment = datetime.fromisoformat(arg)
         except ValueError:
-            raise InvalidInputError(f"{where}: {arg!r} is neither a number nor an ISO 8601 datetime") from None
+            raise InvalidInputError(f"{where}: {_short(arg)} is neither a number nor an ISO 8601 datetime") from None
         return models.DatetimeRange(**{bound: moment})
-    raise InvalidInputError(f"{where}: range bounds must be numbers or ISO 8601 strings, got {arg!r}")
+    raise InvalidInputError(f"{where}: range bounds must be numbers or ISO 8601 strings, got {_short(arg)}")

@@ -46,11 +46,14 @@ from multivec.store.backend import (
     RetrieveVectors,
     ScoredPayload,
     Scroll,
+    Snapshot,
     Upsert,
     ids_filter,
     resolve_metadata,
+    snapshot_point,
     stored_vectors,
 )
+from multivec.store.filters import metadata_path
 
 __all__ = ["ServerBackend"]
 
@@ -127,9 +130,9 @@ class ServerBackend(Backend):
             if not self.local:  # local mode has no payload indexes (and warns about them)
                 indexed = set(self._client.get_collection(spec.name).payload_schema)
                 for key, kind in spec.filterable_fields.items():
-                    if f"metadata.{key}" not in indexed:
+                    if metadata_path(key) not in indexed:
                         self._client.create_payload_index(
-                            spec.name, f"metadata.{key}", field_schema=_FIELD_SCHEMA[kind], wait=True
+                            spec.name, metadata_path(key), field_schema=_FIELD_SCHEMA[kind], wait=True
                         )
         except ConfigurationError:
             raise
@@ -195,6 +198,9 @@ class ServerBackend(Backend):
         if isinstance(op, RetrieveVectors):
             records = yield "retrieve", {"ids": list(op.point_ids), "with_payload": True, "with_vectors": [op.using]}
             return [stored_vectors(r.payload, r.vector, op.using) for r in records]
+        if isinstance(op, Snapshot):
+            records = yield "retrieve", {"ids": list(op.point_ids), "with_payload": True, "with_vectors": True}
+            return [snapshot_point(r.id, r.payload, r.vector) for r in records]
         if isinstance(op, Scroll):
             out: list[dict[str, Any]] = []
             offset = None

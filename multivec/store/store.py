@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -43,7 +43,7 @@ from PIL import Image
 from qdrant_client import models
 
 from multivec._closing import Closing
-from multivec._progress import tqdm
+from multivec._options import boolean, number
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError, StoreError
 from multivec.scoring import normalize_rows, pool_groups, relevance
@@ -56,24 +56,27 @@ from multivec.store.backend import (
     CollectionSpec,
     Count,
     Delete,
-    Finish,
     PointData,
     Query,
     Retrieve,
     RetrieveVectors,
     ScoredPayload,
     Scroll,
-    Upsert,
     check_spec,
 )
 from multivec.store.filters import to_qdrant_filter
+from multivec.store.integrity import VerifyReport
 from multivec.store.mmr import mmr_select
 from multivec.store.records import Hit, Record
+from multivec.store.transactions import Scope, Transactions
 from multivec.store.validation import (
+    MAX_NAME_LENGTH,
     check_ids,
     check_metadatas,
     check_optional_list,
     check_payloads,
+    check_record,
+    check_text,
     check_vector,
     check_vectors,
     point_id,
@@ -128,6 +131,30 @@ def _record(payload: dict[str, Any]) -> Record:
     )
 
 
+class Atomic:
+    """The context manager of :meth:`MultiVectorStore.atomic` (sync and async)."""
+
+    def __init__(self, store: MultiVectorStore) -> None:
+        self._store = store
+        self._scope: Scope | None = None
+
+    def __enter__(self) -> MultiVectorStore:
+        self._store._check_open()
+        self._scope = self._store._tx.begin()
+        return self._store
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        assert self._scope is not None
+        self._store._run(self._store._tx.end(self._scope, exc))
+
+    async def __aenter__(self) -> MultiVectorStore:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        assert self._scope is not None
+        await self._store._arun(self._store._tx.end(self._scope, exc))
+
+
 class MultiVectorStore(Closing):
     """A late-interaction vector store on Qdrant (see the module docstring for backends and scoring).
 
@@ -161,6 +188,21 @@ class MultiVectorStore(Closing):
     Only one store may open an embedded ``path``/collection at a time (another raises
     :class:`~multivec.errors.StoreLockedError`). Use it as a context manager or call :meth:`close`.
 
+    Data safety (README, "Reliability"; tested in ``tests/reliability``):
+
+    - **A write call that raises leaves the store as it was**, for the ids it added and the ones it would have
+      overwritten, whatever its size and whichever adapter it came through; one that returns is durable.
+      :meth:`atomic` makes several calls one transaction.
+    - **A process killed mid-call** keeps every call that returned and nothing of the interrupted one (embedded
+      store): a call of one write request (up to ``write_batch_size`` items) is in the engine's write-ahead log
+      whole or not at all, and a larger one (or an :meth:`atomic` block) is taken back from its undo log
+      (:mod:`multivec.store.undo`) when the store is next opened. On a Qdrant server a client killed mid-call may
+      leave the batches the server had acknowledged.
+    - **Input is checked before anything is written**: ids, texts, metadata (plain JSON, at most
+      :data:`~multivec.store.validation.MAX_METADATA_DEPTH` levels deep, 64-bit integers, valid Unicode) and
+      vectors (finite, non-zero, the store's dimension); anything else raises
+      :class:`~multivec.errors.InvalidInputError` naming the item and field. What is stored reads back equal.
+
     >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
     >>> store = MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8), location=":memory:")
     >>> store.add_texts(["hello world"], ids=[1])
@@ -192,11 +234,20 @@ class MultiVectorStore(Closing):
             raise ConfigurationError(
                 f"embedding must be a multivec embedder (MultiVectorBaseEmbedding), got {type(embedding).__name__}"
             )
-        if not isinstance(collection_name, str) or not _NAME.match(collection_name):
+        if (
+            not isinstance(collection_name, str)
+            or not _NAME.match(collection_name)
+            or len(collection_name) > MAX_NAME_LENGTH
+        ):
             raise ConfigurationError(
-                f"collection_name must be letters, digits, '_', '-', '.' (not starting with '.' or '-'), "
-                f"got {collection_name!r}"
+                f"collection_name must be 1 to {MAX_NAME_LENGTH} letters, digits, '_', '-', '.' (not starting with "
+                f"'.' or '-'), got {collection_name!r:.80}"
             )
+        if path is not None and not isinstance(path, str | os.PathLike):
+            raise ConfigurationError(f"path must be a directory path (str or os.PathLike), got {type(path).__name__}")
+        for name, value in (("url", url), ("api_key", api_key), ("location", location)):
+            if value is not None and not isinstance(value, str):
+                raise ConfigurationError(f"{name} must be a str, got {type(value).__name__}")
         if path is not None and (url is not None or location is not None):
             raise ConfigurationError("pass either path= (embedded store) or url=/location= (qdrant-client), not both")
         if url is not None and location is not None:
@@ -243,6 +294,14 @@ class MultiVectorStore(Closing):
             self.backend_name = "edge"
             self.path = edge.directory if path is not None else None
         self._closed = False
+        self._tx = Transactions(self.path, self.write_batch_size)
+        self._backend.on_close(self._tx.hand_over)
+        if self._tx.unfinished:  # a process was killed mid-write: take that write back before anything else
+            try:
+                self._run(self._tx.settle())
+            except BaseException:
+                self.close()
+                raise
 
     def __repr__(self) -> str:
         return (
@@ -310,17 +369,10 @@ class MultiVectorStore(Closing):
         arrays = check_vectors(vectors, self.dim, self.is_multi_vector, name)
         if len(arrays) != len(ids):
             raise InvalidInputError(f"got {len(arrays)} {name} for {len(ids)} items")
-        size = self.write_batch_size
-        with tqdm(total=len(ids), desc="Writing", unit="item", disable=not self.show_progress) as bar:
-            for start in range(0, len(ids), size):
-                stop = start + size
-                batch = [
-                    self._point(a, r, i)
-                    for a, r, i in zip(arrays[start:stop], rows[start:stop], ids[start:stop], strict=True)
-                ]
-                yield Upsert(batch)
-                bar.update(len(batch))
-        yield Finish()
+        for i, row in enumerate(rows):
+            check_record(row, i)
+        points = [self._point(a, r, i) for a, r, i in zip(arrays, rows, ids, strict=True)]
+        yield from self._tx.write(points, show_progress=self.show_progress)
         return ids
 
     def _add_texts_flow(
@@ -332,6 +384,7 @@ class MultiVectorStore(Closing):
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise InvalidInputError(f"texts[{i}] must be a non-empty str, got {text!r:.60}", index=i)
+            check_text(text, f"texts[{i}]", i)
         item_ids = check_ids(ids, len(texts))
         metas = check_metadatas(metadatas, len(texts))
         if not texts:
@@ -390,6 +443,28 @@ class MultiVectorStore(Closing):
         if not embeddings:
             return []
         return (yield from self._write_flow(embeddings, rows, item_ids, "embeddings"))
+
+    def atomic(self) -> Atomic:
+        """A block whose writes are all kept or all taken back: ``with store.atomic():`` / ``async with``.
+
+        Every write call is atomic on its own (a call that raises leaves the store as it was); inside the block,
+        the calls are one transaction: if the block raises, everything written in it is taken back, and the
+        writes are durable once the block exits. A call that raises inside the block is taken back on its own, so
+        the block may catch its error and go on. Blocks nest (an inner block is a savepoint). Writes from other
+        threads or tasks are not part of the block.
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     try:
+        ...         with store.atomic():
+        ...             _ = store.add_texts(["one"], ids=["1"])
+        ...             raise KeyboardInterrupt
+        ...     except KeyboardInterrupt:
+        ...         pass
+        ...     store.count()
+        0
+        """
+        return Atomic(self)
 
     def add_texts(
         self,
@@ -542,8 +617,9 @@ class MultiVectorStore(Closing):
     ) -> Flow[tuple[list[ScoredPayload], int]]:
         positive_int(k, "k", InvalidInputError)
         limit = self.prefetch_limit if prefetch_limit is None else positive_int(prefetch_limit, "prefetch_limit")
-        if score_threshold is not None and not isinstance(score_threshold, int | float):
-            raise InvalidInputError(f"score_threshold must be a number or None, got {score_threshold!r}")
+        if score_threshold is not None:
+            score_threshold = number(score_threshold, "score_threshold", error=InvalidInputError)
+        boolean(exact, "exact", InvalidInputError)
         compiled = to_qdrant_filter(filter)
         vectors = yield from self._query_vectors(query)
         if self.is_multi_vector:
@@ -668,13 +744,13 @@ class MultiVectorStore(Closing):
 
     @staticmethod
     def _check_lookup_ids(ids: Any) -> list[str]:
-        if ids is None or isinstance(ids, str | bytes | int):
+        if ids is None or isinstance(ids, str | bytes | int | dict) or not isinstance(ids, Iterable):
             raise InvalidInputError("ids must be a list of str/int ids (wrap a single id in a list)")
         out = []
         for i, item in enumerate(ids):
             if isinstance(item, bool) or not isinstance(item, str | int):
                 raise InvalidInputError(f"ids[{i}] is {type(item).__name__}; ids are str or int", index=i)
-            out.append(str(item))
+            out.append(check_text(str(item), f"ids[{i}]", i))
         return out
 
     def _get_flow(self, ids: Sequence[str | int]) -> Flow[list[Record]]:
@@ -751,7 +827,7 @@ class MultiVectorStore(Closing):
             return None
         if point_ids is None and compiled is None:
             raise InvalidInputError("delete() got an empty filter; use clear() to delete everything")
-        yield Delete(point_ids, compiled)
+        yield from self._tx.change(Delete(point_ids, compiled))
         return None
 
     def delete(self, ids: Sequence[str | int] | None = None, filter: FilterLike = None) -> None:
@@ -762,16 +838,13 @@ class MultiVectorStore(Closing):
         """Async twin of :meth:`delete`."""
         await self._arun(self._delete_flow(ids, filter))
 
-    def _single(self, op: Any) -> Flow[Any]:
-        return (yield op)
-
     def clear(self) -> None:
         """Delete every item; the collection, its settings and payload indexes stay."""
-        self._run(self._single(Clear()))
+        self._run(self._tx.change(Clear()))
 
     async def aclear(self) -> None:
         """Async twin of :meth:`clear`."""
-        await self._arun(self._single(Clear()))
+        await self._arun(self._tx.change(Clear()))
 
     def _count_flow(self, filter: FilterLike) -> Flow[int]:
         return (yield Count(to_qdrant_filter(filter)))
@@ -807,3 +880,31 @@ class MultiVectorStore(Closing):
         if not self._closed:
             self._closed = True
             await self._backend.aclose()
+
+    # -- verification -------------------------------------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Check the store end to end and report what is wrong; ``report.ok`` is True when nothing is.
+
+        Reads every record back: its id and point id, each of its vectors (readable, the collection's dimension,
+        finite, normalised), and on the embedded store the store's own files (``multivec.json`` unchanged, the
+        record count the last acknowledged write left). Run it while nothing writes to the store. The command line
+        has it as ``multivec verify --store DIR``. See :mod:`multivec.store.integrity`.
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     _ = store.add_texts(["one", "two"])
+        ...     report = store.verify()
+        ...     report.ok, report.records, report.problems
+        (True, 2, [])
+        """
+        from multivec.store.integrity import verify
+
+        self._check_open()
+        return verify(self._backend)
+
+    async def averify(self) -> VerifyReport:
+        """Async twin of :meth:`verify` (it runs on a worker thread)."""
+        import asyncio
+
+        return await asyncio.to_thread(self.verify)

@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from multivec.errors import ConfigurationError, DimensionMismatchError, InvalidInputError
+from multivec._options import non_negative_int, positive_int
+from multivec.errors import DimensionMismatchError, InvalidInputError
 
 __all__ = [
+    "MAX_METADATA_DEPTH",
     "MULTIVEC_NAMESPACE",
     "PAYLOAD_KEYS",
     "check_ids",
     "check_metadatas",
     "check_payloads",
+    "check_record",
+    "check_text",
     "check_vectors",
     "non_negative_int",
     "point_id",
@@ -40,22 +44,13 @@ MULTIVEC_NAMESPACE = uuid.UUID("3f1c0a5e-6d0b-5c0e-9a59-2b6f4e6b8f11")
 #: Keys a payload given to ``add_embeddings`` may have.
 PAYLOAD_KEYS = ("content", "metadata", "modality", "source", "page")
 _MODALITIES = ("text", "image")
-
-
-def positive_int(value: Any, name: str, error: type[Exception] = ConfigurationError) -> int:
-    """``value`` if it is an int >= 1 (not a bool), else ``error`` naming ``name``."""
-    return _int_at_least(value, 1, f"{name} must be a positive int", error)
-
-
-def non_negative_int(value: Any, name: str, error: type[Exception] = ConfigurationError) -> int:
-    """``value`` if it is an int >= 0 (not a bool), else ``error`` naming ``name``."""
-    return _int_at_least(value, 0, f"{name} must be an int >= 0", error)
-
-
-def _int_at_least(value: Any, minimum: int, message: str, error: type[Exception]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise error(f"{message}, got {value!r}")
-    return value
+#: Deepest nesting of lists/dicts accepted in metadata. The embedded engine writes deeper payloads to its write-ahead
+#: log but cannot decode them again (past about 100 levels), which would leave the store unopenable.
+MAX_METADATA_DEPTH = 32
+#: The integer range stored exactly: the embedded engine turns larger ints into floats.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+#: Longest collection name (a directory name of the embedded store; Qdrant's own limit).
+MAX_NAME_LENGTH = 255
 
 
 def point_id(item_id: str | int) -> str:
@@ -64,7 +59,7 @@ def point_id(item_id: str | int) -> str:
 
 
 def _as_list(items: Any, name: str) -> list[Any]:
-    if items is None or isinstance(items, str | bytes | dict):
+    if items is None or isinstance(items, str | bytes | dict) or not isinstance(items, Iterable):
         raise InvalidInputError(f"{name} must be a list, got {type(items).__name__}")
     return list(items)
 
@@ -81,7 +76,7 @@ def check_ids(ids: Sequence[str | int] | None, n: int) -> list[str]:
     for i, item in enumerate(items):
         if isinstance(item, bool) or not isinstance(item, str | int):
             raise InvalidInputError(f"ids[{i}] is {type(item).__name__} ({item!r}); ids must be str or int", index=i)
-        text = str(item)
+        text = check_text(str(item), f"ids[{i}]", i)
         if not text:
             raise InvalidInputError(f"ids[{i}] is an empty string; pass a non-empty id", index=i)
         if text in seen:
@@ -93,21 +88,48 @@ def check_ids(ids: Sequence[str | int] | None, n: int) -> list[str]:
     return out
 
 
-def _check_json(value: Any, where: str, index: int) -> Any:
-    if value is None or isinstance(value, str | bool | int):
+def check_text(value: str, where: str, index: int | None) -> str:
+    """``value`` if it can be stored as UTF-8 (no lone surrogates), else :class:`InvalidInputError` naming ``where``."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InvalidInputError(
+            f"{where} has a lone surrogate ({value[err.start]!r} at position {err.start}), which is not valid "
+            "Unicode and cannot be stored; decode your text with errors='replace' or fix its source",
+            index=index,
+        ) from None
+    return value
+
+
+def _check_json(value: Any, where: str, index: int, depth: int = 0) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return check_text(value, where, index)
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise InvalidInputError(
+                f"{where} is {value}, outside the 64-bit integer range Qdrant stores exactly; store it as a str",
+                index=index,
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidInputError(f"{where} is {value}; JSON has no NaN/inf", index=index)
         return value
+    if isinstance(value, list | tuple | dict) and depth >= MAX_METADATA_DEPTH:
+        raise InvalidInputError(
+            f"{where} is nested more than {MAX_METADATA_DEPTH} levels deep; flatten the metadata", index=index
+        )
     if isinstance(value, list | tuple):
-        return [_check_json(v, f"{where}[{j}]", index) for j, v in enumerate(value)]
+        return [_check_json(v, f"{where}[{j}]", index, depth + 1) for j, v in enumerate(value)]
     if isinstance(value, dict):
         out = {}
         for key, v in value.items():
             if not isinstance(key, str):
                 raise InvalidInputError(f"{where} has a non-string key {key!r}; JSON keys are strings", index=index)
-            out[key] = _check_json(v, f"{where}[{key!r}]", index)
+            check_text(key, f"{where} key {key!r}", index)
+            out[key] = _check_json(v, f"{where}[{key!r}]", index, depth + 1)
         return out
     raise InvalidInputError(
         f"{where} is {type(value).__name__} ({value!r:.60}), which is not JSON; convert it to str, int, float, "
@@ -148,6 +170,17 @@ def check_optional_list(values: Sequence[Any] | None, n: int, name: str, kind: t
     return items
 
 
+def check_record(row: dict[str, Any], index: int) -> None:
+    """The strings a record stores besides its metadata (``content``, ``source``) are valid Unicode."""
+    for key in ("content", "source"):
+        value = row.get(key)
+        if isinstance(value, str):
+            check_text(value, f"item {index} {key}", index)
+    page = row.get("page")
+    if isinstance(page, int) and not INT_MIN <= page <= INT_MAX:
+        raise InvalidInputError(f"item {index} page is {page}, outside the 64-bit integer range", index=index)
+
+
 def check_payloads(payloads: Sequence[dict[str, Any] | None] | None, n: int) -> list[dict[str, Any]]:
     """Validated ``add_embeddings`` payloads with every key filled in."""
     if payloads is None:
@@ -171,10 +204,9 @@ def check_payloads(payloads: Sequence[dict[str, Any] | None] | None, n: int) -> 
             )
         content, source, page = payload.get("content"), payload.get("source"), payload.get("page")
         modality = payload.get("modality", "text")
-        if content is not None and not isinstance(content, str):
-            raise InvalidInputError(f"{where}['content'] must be a str or None", index=i)
-        if source is not None and not isinstance(source, str):
-            raise InvalidInputError(f"{where}['source'] must be a str or None", index=i)
+        for key, value in (("content", content), ("source", source)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(f"{where}[{key!r}] must be a str or None", index=i)
         if page is not None and (isinstance(page, bool) or not isinstance(page, int)):
             raise InvalidInputError(f"{where}['page'] must be an int or None", index=i)
         if modality not in _MODALITIES:
@@ -187,7 +219,8 @@ def check_payloads(payloads: Sequence[dict[str, Any] | None] | None, n: int) -> 
 def check_vector(vector: Any, dim: int, multi_vector: bool, where: str, index: int | None) -> np.ndarray:
     """One embedding as float32: ``(n, dim)`` with ``n >= 1`` for multi-vector stores, ``(dim,)`` otherwise."""
     try:
-        arr = np.asarray(vector, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = np.asarray(vector, dtype=np.float32)
     except (TypeError, ValueError) as err:
         raise InvalidInputError(f"{where} is not a numeric array ({err})", index=index) from None
     expected = "(n_tokens, dim)" if multi_vector else "(dim,)"
@@ -200,7 +233,9 @@ def check_vector(vector: Any, dim: int, multi_vector: bool, where: str, index: i
             f"{where} has dimension {arr.shape[-1]} but the store holds {dim}-d vectors", index=index
         )
     if not np.isfinite(arr).all():
-        raise InvalidInputError(f"{where} contains NaN or inf values", index=index)
+        raise InvalidInputError(
+            f"{where} contains NaN or inf values (or values beyond float32's range, about ±3.4e38)", index=index
+        )
     if not np.any(arr):
         raise InvalidInputError(f"{where} is all zeros; it cannot be compared by cosine", index=index)
     return arr

@@ -6,8 +6,24 @@ import asyncio
 from typing import Any
 
 from multivec.embeddings.infinity import InfinityEmbeddings
+from tests.support.fault_server import FaultServer
 
 MODES = ["sync", "async"]
+
+
+def fault_client(server: FaultServer, **options: Any) -> InfinityEmbeddings:
+    """A client of the fault server: fast retries, an 8-d fake model, no model check; ``options`` override."""
+    defaults: dict[str, Any] = {
+        "url": server.url,
+        "model_name": "fake-model",
+        "hidden_dim": 8,
+        "check_model": False,
+        "max_retries": 2,
+        "backoff_initial": 0.01,
+        "backoff_max": 0.05,
+        "timeout": 5.0,
+    }
+    return InfinityEmbeddings(**{**defaults, **options})
 
 
 def call(mode: str, emb: InfinityEmbeddings, method: str, *args: Any, **kwargs: Any) -> Any:

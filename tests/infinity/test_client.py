@@ -75,7 +75,7 @@ def test_construction_does_no_io_and_repr_hides_the_key() -> None:
     emb = InfinityEmbeddings(url=f"http://127.0.0.1:{free_port()}", hidden_dim="auto", api_key="s3cret-key")
     assert "s3cret" not in repr(emb) and "hidden_dim='auto'" in repr(emb)
     assert "s3cret" not in str(vars(emb).get("api_key", ""))
-    assert emb._client is None  # nothing opened yet
+    assert not emb._aclients  # nothing opened yet
 
 
 # -- requests -----------------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from multivec.embeddings.infinity import InfinityEmbeddings
-from multivec.errors import InfinityError
-from tests.infinity._helpers import MODES, call
+from multivec.errors import InfinityError, InfinityTimeoutError
+from tests.infinity._helpers import MODES, call, fault_client
 from tests.support.fault_server import FaultServer, Reply, expected_embedding
 from tests.support.infinity_server import free_port
 
@@ -19,17 +19,7 @@ OVERLOADED = {"error": {"message": "model fake-model is currently overloaded", "
 
 
 def client(server: FaultServer, **options: object) -> InfinityEmbeddings:
-    defaults: dict[str, object] = {
-        "url": server.url,
-        "model_name": "fake-model",
-        "hidden_dim": 8,
-        "check_model": False,
-        "max_retries": 2,
-        "backoff_initial": 0.01,
-        "backoff_max": 0.05,
-        "timeout": 5.0,
-    }
-    return InfinityEmbeddings(**{**defaults, **options})  # type: ignore[arg-type]
+    return fault_client(server, **options)
 
 
 def assert_expected(out: list[np.ndarray], texts: list[str]) -> None:
@@ -112,17 +102,19 @@ def test_persistent_reset_raises_transport_error(fault_server: FaultServer, mode
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_timeout_is_retried(fault_server: FaultServer, mode: str) -> None:
-    fault_server.script("/embeddings", Reply(action="default", delay=1.5))
-    assert_expected(call(mode, client(fault_server, timeout=0.3), "embed_documents", TEXTS), TEXTS)
+def test_attempt_timeout_is_retried(fault_server: FaultServer, mode: str) -> None:
+    fault_server.script("/embeddings", Reply(action="default", delay=3.0))
+    emb = client(fault_server, attempt_timeout=1.0)
+    assert_expected(call(mode, emb, "embed_documents", TEXTS), TEXTS)
     assert fault_server.count("/embeddings") == 2
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_persistent_timeout_raises(fault_server: FaultServer, mode: str) -> None:
+def test_persistent_attempt_timeout_raises_after_the_retries(fault_server: FaultServer, mode: str) -> None:
     fault_server.script("/embeddings", *[Reply(action="default", delay=1.0)] * 2)
     with pytest.raises(InfinityError, match="timed out after 2 attempts") as info:
-        call(mode, client(fault_server, timeout=0.2, max_retries=1), "embed_documents", TEXTS)
+        call(mode, client(fault_server, attempt_timeout=0.2, max_retries=1), "embed_documents", TEXTS)
+    assert not isinstance(info.value, InfinityTimeoutError)  # the retries ran out, not the call's deadline
     assert isinstance(info.value.__cause__, httpx.TimeoutException)
 
 

@@ -273,3 +273,67 @@ def test_retry_after_parsing() -> None:
     assert proto.parse_retry_after(None) is None and proto.parse_retry_after("nan") is None
     date = email.utils.formatdate(1000.0 + 7, usegmt=True)
     assert proto.parse_retry_after(date, now=1000.0) == pytest.approx(7.0)
+
+
+# -- shape contract, non-numbers, secrets -------------------------------------------------------------------------
+
+
+def test_row_contract_learns_unit_rows_then_refuses_rows_of_another_size() -> None:
+    contract = proto.RowContract()
+    first = _unit_rows(4, 8)
+    proto.parse_embeddings({"data": [{"embedding": _b64(first)}]}, expected=1, hidden_dim=8, contract=contract)
+    assert contract.unit is True
+    # the server now sends 16-wide unit rows: reshaped by 8, each half row has about half the length
+    wider = _unit_rows(4, 16, seed=3)
+    with pytest.raises(InfinityError, match="not unit length"):
+        proto.parse_embeddings({"data": [{"embedding": _b64(wider)}]}, expected=1, hidden_dim=8, contract=contract)
+    # zero (padding) rows are not a change of size
+    padded = np.vstack([first, np.zeros((2, 8), np.float32)])
+    proto.parse_embeddings({"data": [{"embedding": _b64(padded)}]}, expected=1, hidden_dim=8, contract=contract)
+
+
+def test_row_contract_does_not_check_models_without_unit_rows() -> None:
+    contract = proto.RowContract()
+    raw = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32) * 7  # ColBERT-mode token states
+    proto.parse_embeddings({"data": [{"embedding": raw.tolist()}]}, expected=1, hidden_dim=8, contract=contract)
+    assert contract.unit is False
+    proto.parse_embeddings({"data": [{"embedding": (raw * 3).tolist()}]}, expected=1, hidden_dim=8, contract=contract)
+
+
+@pytest.mark.parametrize(
+    ("embedding", "match"),
+    [
+        ([["0.5", "0.5"]], "string values"),
+        ([[True, False]], "boolean values"),
+        ([[None, 1.0]], "non-numeric"),
+        ([[1e39, 0.0]], "float32 range"),
+        ([[float("nan"), 1.0]], "NaN or infinite"),
+        ([[1e20, 1.0]], "too large to normalise"),
+    ],
+)
+def test_float_answers_must_hold_finite_numbers(embedding: object, match: str) -> None:
+    with pytest.raises(InfinityError, match=match):
+        proto.parse_embeddings({"data": [{"embedding": embedding}]}, expected=1, hidden_dim=None)
+
+
+def test_non_finite_base64_values_are_refused() -> None:
+    arr = _unit_rows(2, 4)
+    arr[1, 2] = np.inf
+    with pytest.raises(InfinityError, match="NaN or infinite"):
+        proto.parse_embeddings({"data": [{"embedding": _b64(arr)}]}, expected=1, hidden_dim=4)
+
+
+def test_secrets_are_redacted_before_the_message_is_cut() -> None:
+    secret = "Bearer abcdefghijklmnop"
+    for offset in (480, 495, 499, 510):
+        body = ("x" * offset + secret).encode()
+        message = proto.server_message(body, [secret])
+        assert message is not None and "abcdefgh" not in message and len(message) <= proto.MAX_SERVER_MESSAGE
+    err = proto.error_from_response(400, b'{"detail": "bad ' + secret.encode() + b'"}', url="u", secrets=[secret])
+    assert err.server_message == "bad [redacted]" and secret not in str(err)
+
+
+def test_timeout_error_names_url_deadline_and_attempts() -> None:
+    err = proto.timeout_error(url="http://h/embeddings", deadline=2.5, attempts=3, last="HTTP 503: busy")
+    assert isinstance(err, InfinityError) and err.url == "http://h/embeddings"
+    assert "2.5s" in str(err) and "3 attempts" in str(err) and "HTTP 503: busy" in str(err)

@@ -8,7 +8,6 @@ from langchain_core.language_models.fake_chat_models import ParrotFakeChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
-from pydantic import ValidationError
 
 from langchain_multivec import MaxSimRetriever, QdrantMultiVectorStore
 from multivec.errors import ConfigurationError, InvalidInputError
@@ -77,9 +76,9 @@ def test_score_threshold(filled: QdrantMultiVectorStore) -> None:
 def test_invalid_configuration(filled: QdrantMultiVectorStore) -> None:
     with pytest.raises(ConfigurationError, match="score_threshold"):
         MaxSimRetriever(vectorstore=filled, search_type="similarity_score_threshold")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigurationError, match="search_type"):
         MaxSimRetriever(vectorstore=filled, search_type="hybrid")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigurationError, match="k must be a positive int"):
         MaxSimRetriever(vectorstore=filled, k=0)
     with pytest.raises(InvalidInputError, match="top_k"):
         MaxSimRetriever(vectorstore=filled).invoke("apples", top_k=3)

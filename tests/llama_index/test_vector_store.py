@@ -196,7 +196,7 @@ def test_mmr_mode_and_unsupported_modes(store: QdrantMultiVectorStore) -> None:
     for mode in (VectorStoreQueryMode.HYBRID, VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH):
         with pytest.raises(InvalidInputError, match="not supported"):
             store.query(VectorStoreQuery(query_str="red", similarity_top_k=1, mode=mode))
-    with pytest.raises(InvalidInputError, match="unknown query option"):
+    with pytest.raises(InvalidInputError, match=r"unknown option\(s\) \['alpha'\]"):
         store.query(VectorStoreQuery(query_str="red", similarity_top_k=1), alpha=0.3)
 
 

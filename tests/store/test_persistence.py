@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
-from multivec.errors import ConfigurationError, DimensionMismatchError, StoreLockedError
+from multivec.errors import ConfigurationError, DimensionMismatchError, StoreError
 from multivec.store import MultiVectorStore
 
 from .conftest import FakeSingleVectorEmbedding, random_corpus
@@ -70,14 +70,18 @@ def test_stored_model_name_and_datatype_survive_reopen(tmp_path: Path) -> None:
         assert reopened.multivector_datatype == "float16"  # fixed at creation
 
 
-def test_second_opener_in_the_same_process_is_refused(tmp_path: Path) -> None:
+def test_second_open_in_the_same_process_takes_the_store_over(tmp_path: Path) -> None:
     first = MultiVectorStore(_fake(), path=tmp_path)
-    first.add_texts(["x"])
-    with pytest.raises(StoreLockedError, match="already open"):
-        MultiVectorStore(_fake(), path=tmp_path)
-    first.close()
-    with MultiVectorStore(_fake(), path=tmp_path) as second:
-        assert second.count() == 1
+    first.add_texts(["x"], ids=["x"])
+    with MultiVectorStore(_fake(), path=tmp_path) as second:  # a re-run notebook cell
+        assert [r.id for r in second.get(["x"])] == ["x"]
+        with pytest.raises(StoreError, match="opened again in this process"):
+            first.count()
+        second.add_texts(["y"])
+        first.close()  # still fine, and it leaves the new one alone
+        assert second.count() == 2
+    with MultiVectorStore(_fake(), path=tmp_path) as third:
+        assert third.count() == 2
 
 
 def _python(code: str) -> tuple[list[str], dict[str, str]]:

@@ -2,8 +2,10 @@
 
 It answers ``GET /health``, ``GET /models`` and ``POST /embeddings`` like Infinity 0.0.78 (``encoding_format``
 float or base64, padded batches), and lets a test script what the next requests to a path get instead: any
-status/body/headers, a delay (to provoke client timeouts), a connection reset, a truncated body or an invalid body.
-Every request is recorded (method, path, headers, JSON body), so tests can assert retry counts and what was sent.
+status/body/headers, a delay (to provoke client timeouts), a connection reset, a truncated body, an invalid body, a
+response trickled one byte at a time, or raw bytes that are not HTTP. A body can be computed from the request (to echo
+its headers back, or to change the shape of the default answer). Every request is recorded (method, path, headers,
+JSON body), so tests can assert retry counts and what was sent.
 
 Default embeddings are deterministic: :func:`expected_embedding` gives the unpadded multi-vector of an input, so a
 test can check the client returns exactly that whatever padding the server added.
@@ -25,7 +27,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -34,21 +36,7 @@ import numpy as np
 
 __all__ = ["FaultServer", "Recorded", "Reply", "expected_embedding"]
 
-
-@dataclass(frozen=True)
-class Reply:
-    """A scripted answer.
-
-    ``action``: ``"respond"`` (status/body/headers after ``delay`` seconds), ``"reset"`` (close with TCP RST, no
-    answer), ``"truncate"`` (announce the full body's length, send only its first half, close), ``"default"`` (the
-    normal answer, after ``delay``). ``body`` may be bytes or a JSON-serialisable object.
-    """
-
-    status: int = 200
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    action: Literal["respond", "reset", "truncate", "default"] = "respond"
+Action = Literal["respond", "reset", "truncate", "close_early", "trickle", "trickle_body", "raw", "default"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +46,30 @@ class Recorded:
     headers: Mapping[str, str]
     json: Any
     client_port: int = 0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted answer.
+
+    ``action``: ``"respond"`` (status/body/headers after ``delay`` seconds), ``"reset"`` (close with TCP RST, no
+    answer), ``"truncate"`` (announce the full body's length, send only its first half, close), ``"close_early"``
+    (no ``Content-Length``, ``Connection: close``, only the first half of the body: a truncation the client cannot
+    see), ``"trickle"`` (the whole response, status line included, one byte every ``interval`` seconds),
+    ``"trickle_body"`` (status and headers at once, then the body one byte every ``interval`` seconds), ``"raw"``
+    (``body`` bytes written as they are, then close: for answers that are not HTTP), ``"default"`` (the normal
+    answer, after ``delay``; with a ``"trickle*"`` action the normal answer is trickled when ``body`` is ``None``).
+
+    ``body`` may be bytes, a JSON-serialisable object, or a callable that gets the :class:`Recorded` request and
+    returns either (to echo request headers back, or to alter the default answer).
+    """
+
+    status: int = 200
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    action: Action = "respond"
+    interval: float = 0.2
 
 
 def expected_embedding(item: str, dim: int) -> np.ndarray:
@@ -91,6 +103,7 @@ class FaultServer:
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()  # ends trickles still running when the test is over
 
     # -- control ----------------------------------------------------------------------------------------------------
 
@@ -119,6 +132,7 @@ class FaultServer:
 
     def start(self) -> FaultServer:
         server = self
+        self.stopping.clear()
 
         class Handler(_Handler):
             owner = server
@@ -132,6 +146,7 @@ class FaultServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -163,14 +178,25 @@ class FaultServer:
             return 200, self.embeddings_answer(body)
         return 404, {"detail": "Not Found"}
 
-    def embeddings_answer(self, body: Any) -> dict[str, Any]:
+    def embeddings_answer(
+        self,
+        body: Any,
+        *,
+        dim: int | None = None,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> dict[str, Any]:
+        """The normal ``/embeddings`` answer to ``body``; ``dim`` overrides the vector size and ``transform`` alters
+        each unpadded multi-vector (e.g. to put NaN in it) before padding and encoding."""
+        dim = self.dim if dim is None else dim
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        arrays = [expected_embedding(item, self.dim) for item in inputs]
+        arrays = [expected_embedding(item, dim) for item in inputs]
+        if transform is not None:
+            arrays = [transform(arr) for arr in arrays]
         longest = max(len(a) for a in arrays)
         data = []
         for index, arr in enumerate(arrays):
             if self.padding:
-                pad = np.zeros((longest - len(arr), self.dim), np.float32)
+                pad = np.zeros((longest - len(arr), arr.shape[1]), np.float32)
                 arr = np.vstack([arr, pad] if self.padding == "right" else [pad, arr])
             if body.get("encoding_format") == "base64":
                 embedding: Any = base64.b64encode(arr.astype("<f4").tobytes()).decode("ascii")
@@ -210,28 +236,50 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
             return
-        if reply.action == "default":
+        payload = reply.body(recorded) if callable(reply.body) else reply.body
+        if reply.action == "raw":
+            with contextlib.suppress(OSError):
+                self.wfile.write(payload)
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        if reply.action == "default" or (reply.action.startswith("trickle") and payload is None):
             status, payload = self.owner.default_answer(method, self.path, body)
-            extra: Mapping[str, str] = {}
         else:
-            status, payload, extra = reply.status, reply.body, reply.headers
+            status = reply.status
         if payload is None:
             data = b""
         elif isinstance(payload, bytes):
             data = payload
         else:
             data = json.dumps(payload).encode()
+        head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}", "Content-Type: application/json"]
+        if reply.action == "close_early":
+            head.append("Connection: close")
+        else:
+            head.append(f"Content-Length: {len(data)}")
+        head += [f"{key}: {value}" for key, value in reply.headers.items()]
+        raw_head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         with contextlib.suppress(OSError):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            if reply.action == "truncate":
-                self.wfile.write(data[: len(data) // 2])
+            if reply.action in ("trickle", "trickle_body"):
+                if reply.action == "trickle_body":
+                    self.wfile.write(raw_head)
+                    self.wfile.flush()
+                self._trickle(data if reply.action == "trickle_body" else raw_head + data, reply.interval)
+            elif reply.action in ("truncate", "close_early"):
+                self.wfile.write(raw_head + data[: len(data) // 2])
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
-                return
-            self.wfile.write(data)
+            else:
+                self.wfile.write(raw_head + data)
+
+    def _trickle(self, data: bytes, interval: float) -> None:
+        """Send ``data`` one byte at a time; give up once the client is gone or the server stops."""
+        for i in range(len(data)):
+            if self.owner.stopping.wait(interval):
+                break
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+        self.close_connection = True

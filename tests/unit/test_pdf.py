@@ -23,6 +23,7 @@ from multivec.pdf import (
 )
 from multivec.store import MultiVectorStore
 from tests.support.pdfs import CORRUPT_PDF, write_encrypted_pdf
+from tests.support.rankings import assert_same_ranking
 
 PAGES = ["Wing flutter at transonic speed", "Shock waves on a flat plate\nsecond line", ""]
 
@@ -188,8 +189,8 @@ async def test_aadd_pdfs_matches_add_pdfs(pdf: Path) -> None:
         async_ids = await aadd_pdfs(async_store, [pdf], dpi=40)
         async_hits = await async_store.asearch("flutter", k=3, exact=True)
     assert async_ids == sync_ids
-    # pages of a fake-embedded PDF can tie, and ties have no defined order: compare the scored sets
-    assert sorted((h.id, round(h.score, 5)) for h in async_hits) == sorted((h.id, round(h.score, 5)) for h in sync_hits)
+    # pages of a fake-embedded PDF can tie, and ties have no defined order
+    assert_same_ranking([(h.id, h.score) for h in async_hits], [(h.id, h.score) for h in sync_hits])
 
 
 def test_write_text_pdf_wraps_long_lines(tmp_path: Path) -> None:
