@@ -59,10 +59,18 @@ class DimensionMismatchError(InvalidInputError):
 class MissingDependencyError(MultivecError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 
-    def __init__(self, feature: str, extra: str, *, missing: str | None = None) -> None:
-        what = f" ({missing} is not installed)" if missing else ""
-        super().__init__(f'{feature} needs optional dependencies{what}: pip install "multivec[{extra}]"')
+    def __init__(self, feature: str, extra: str, *, missing: str | None = None, reason: str | None = None) -> None:
+        if reason is not None:  # installed, but its import fails: say why instead of claiming it is missing
+            message = (
+                f"{feature} needs {missing or 'an optional dependency'}, which is installed but cannot be imported "
+                f'({reason}); install a compatible version: pip install "multivec[{extra}]"'
+            )
+        else:
+            what = f" ({missing} is not installed)" if missing else ""
+            message = f'{feature} needs optional dependencies{what}: pip install "multivec[{extra}]"'
+        super().__init__(message)
         self.extra = extra
+        self.reason = reason
 
 
 class EmbeddingError(MultivecError, RuntimeError):

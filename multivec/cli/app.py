@@ -34,7 +34,25 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with its usage errors on one line (the usage itself is one ``--help`` away)."""
+    """argparse with its usage errors on one line (the usage itself is one ``--help`` away), no abbreviated
+    options (``--mode`` must not silently mean ``--model``), and unknown options answered with the valid ones."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # subcommand parsers are built by this class too
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and any(isinstance(a, argparse._SubParsersAction) for a in self._actions):
+            command = str(getattr(parsed, "command", ""))
+            chosen = next(
+                (a.choices.get(command, self) for a in self._actions if isinstance(a, argparse._SubParsersAction)), self
+            )
+            valid = sorted({o for a in chosen._actions for o in a.option_strings if o.startswith("--")})
+            self.error(
+                f"unrecognized arguments: {' '.join(extras)}; the options of `{chosen.prog}` are {', '.join(valid)}"
+            )
+        return parsed, extras
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)} (see `{self.prog} --help`)\n")

@@ -15,6 +15,7 @@ current releases (transformers 5, colpali-engine 0.3.14+) is decided here:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 from typing import Any
 
@@ -38,7 +39,11 @@ def _import(module: str, feature: str, package: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise MissingDependencyError(feature, "local", missing=package) from err
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            raise MissingDependencyError(feature, "local", missing=package) from err
+        # installed but broken (e.g. a torchvision built for another torch): the real error is the useful one
+        reason = f"{type(err).__name__}: {err}"
+        raise MissingDependencyError(feature, "local", missing=package, reason=reason) from err
 
 
 def import_torch(feature: str) -> Any:

@@ -271,3 +271,12 @@ def test_colbert_indexes_pdf_text_and_skips_images(multivec: Run, docs: Path, tm
     hits = json.loads(multivec("search", "volcano lava", "--store", store, "-k", "1", "--json").stdout)
     assert (Path(hits[0]["source"]).name, hits[0]["page"], hits[0]["modality"]) == ("guide.pdf", 2, "text")
     assert hits[0]["content"] == "Volcanoes erupt lava"
+
+
+def test_abbreviated_and_unknown_options_are_usage_errors_naming_the_valid_ones(cli: Cli, tmp_path: Path) -> None:
+    # argparse's prefix matching would read `--mode` as `--model` and try to load a model called "hybrid"
+    code, _, err = cli("eval", str(tmp_path), "--mode", "hybrid")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "unrecognized arguments: --mode hybrid" in err and "--model" in err and "--max-docs" in err
+    code, _, err = cli("search", "energy", "--store", tmp_path / "s", "--k", "3")
+    assert code == 2 and "unrecognized arguments: --k 3" in err, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,3 +39,19 @@ def test_colpali_classes_are_looked_up_by_name() -> None:
 
     assert _compat.colpali_class("ColPali") is ColPali
     assert _compat.colpali_class("ColFlor") is None  # not in upstream colpali-engine
+
+
+def test_a_missing_package_and_a_broken_one_are_told_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from multivec.errors import MissingDependencyError
+
+    broken = tmp_path / "multivec_broken_dep"
+    broken.mkdir()
+    (broken / "__init__.py").write_text(
+        "raise ImportError('cannot import name Thing from other_dep (built for torch 9)')"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(MissingDependencyError, match=r"installed but cannot be imported.*built for torch 9") as info:
+        _compat._import("multivec_broken_dep", "a feature", "multivec-broken-dep")
+    assert info.value.reason is not None
+    with pytest.raises(MissingDependencyError, match=r"multivec-absent-dep is not installed"):
+        _compat._import("multivec_absent_dep", "a feature", "multivec-absent-dep")
