@@ -10,6 +10,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
+from multivec.embeddings.cache import (
+    CachedEmbeddings,
+    CachedMultiModalEmbeddings,
+    CacheStats,
+    DiskCache,
+    EmbeddingCache,
+    MemoryCache,
+)
 from multivec.embeddings.fake import DeterministicFakeMultiVectorEmbedding
 
 if TYPE_CHECKING:
@@ -19,10 +27,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BiPaliEmbeddings",
+    "CacheStats",
+    "CachedEmbeddings",
+    "CachedMultiModalEmbeddings",
     "ColBERTEmbeddings",
     "ColPaliEmbeddings",
     "DeterministicFakeMultiVectorEmbedding",
+    "DiskCache",
+    "EmbeddingCache",
     "InfinityEmbeddings",
+    "MemoryCache",
     "MultiVectorBaseEmbedding",
     "MultiVectorMultiModalEmbedding",
     "offline_minilm_path",
