@@ -28,6 +28,7 @@ from llama_index.core.schema import BaseNode, ImageNode, ImageType, MetadataMode
 from llama_index_multivec._nodes import check_nodes, image_input
 from multivec._options import configuration_errors, items, known_keys, optional_positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
+from multivec.embeddings.cache import CachedEmbeddings, EmbeddingCache, MemoryCache
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.scoring import flat_vector
 from multivec.types import Embedding, ImageInput
@@ -41,6 +42,13 @@ class MultiVectorEmbedding(MultiModalEmbedding):
     ``embedder`` is any :class:`multivec.embeddings.MultiVectorBaseEmbedding` (ColBERT, ColPali, Infinity, the
     deterministic fake …). Image methods need a multimodal embedder and raise
     :class:`~multivec.errors.InvalidInputError` otherwise. ``embed_batch_size`` defaults to the embedder's.
+
+    ``cache``: the embedder is wrapped in a :class:`~multivec.embeddings.CachedEmbeddings` (``True``: a
+    :class:`~multivec.embeddings.MemoryCache`; or pass any :class:`~multivec.embeddings.EmbeddingCache`, e.g. a
+    ``DiskCache``; ``False``: no cache). A :class:`~llama_index_multivec.QdrantMultiVectorStore` built from this
+    object uses the same wrapped embedder, so ``VectorStoreIndex.from_documents`` and ``IngestionPipeline`` encode
+    each node once: the pooled vector LlamaIndex stores on the node and the token vectors the store writes come
+    from one pass.
 
     Async methods use the embedder's native async twins (remote embedders do real async I/O; local models run on
     their worker thread, never on the event loop).
@@ -64,12 +72,18 @@ class MultiVectorEmbedding(MultiModalEmbedding):
         *,
         embed_batch_size: int | None = None,
         callback_manager: CallbackManager | None = None,
+        cache: EmbeddingCache | bool = True,
         **kwargs: Any,
     ) -> None:
         if not isinstance(embedder, MultiVectorBaseEmbedding):
             raise ConfigurationError(
                 f"embedder must be a multivec embedder (MultiVectorBaseEmbedding), got {type(embedder).__name__}"
             )
+        if not isinstance(cache, EmbeddingCache | bool):
+            raise ConfigurationError(f"cache must be True, False or an EmbeddingCache, got {type(cache).__name__}")
+        if cache is not False and not isinstance(embedder, CachedEmbeddings):
+            # the pooled vectors LlamaIndex asks for and the token vectors the store writes come from one encoder pass
+            embedder = CachedEmbeddings(embedder, MemoryCache() if cache is True else cache)
         # checked before pydantic, which would wrap our errors (and its own) in a ValidationError
         known_keys(kwargs, set(type(self).model_fields) - {"model_name"}, "MultiVectorEmbedding")
         batch_size = optional_positive_int(embed_batch_size, "embed_batch_size")
@@ -92,7 +106,7 @@ class MultiVectorEmbedding(MultiModalEmbedding):
 
     @property
     def embedder(self) -> MultiVectorBaseEmbedding:
-        """The wrapped multivec embedder."""
+        """The multivec embedder this model uses (the given one, wrapped in its cache unless ``cache=False``)."""
         return self._embedder
 
     @property

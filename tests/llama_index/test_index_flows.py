@@ -13,6 +13,8 @@ from llama_index.core.schema import Document, TextNode
 from llama_index.core.vector_stores import MetadataFilter, MetadataFilters
 
 from llama_index_multivec import RAW_SCORE_KEY, MultiVectorEmbedding, QdrantMultiVectorStore
+from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+from multivec.types import Embedding
 
 DOCS = [
     Document(id_="fruit", text="Red apples and green pears grow in the orchard.", metadata={"topic": "fruit"}),
@@ -94,3 +96,39 @@ def test_index_retriever_passes_mode_and_store_options(any_store: QdrantMultiVec
     assert len(mmr.retrieve("blue cars")) == 2
     exact = index.as_retriever(similarity_top_k=3, vector_store_kwargs={"exact": True, "modality": "text"})
     assert top_ids(exact.retrieve("blue cars"))[0] == "cars"
+
+
+class _Counting(DeterministicFakeMultiVectorEmbedding):
+    """The fake embedder, counting how often each text reaches the encoder."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=16)
+        self.encoded: list[str] = []
+
+    def _embed_texts(self, texts: list[str], *, is_query: bool) -> list[Embedding]:
+        self.encoded.extend(texts)
+        return super()._embed_texts(texts, is_query=is_query)
+
+
+def test_from_documents_and_pipelines_encode_each_node_once() -> None:
+    core = _Counting()
+    embed_model = MultiVectorEmbedding(core)
+    with QdrantMultiVectorStore(embed_model, location=":memory:") as store:
+        VectorStoreIndex.from_documents(
+            DOCS, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed_model
+        )
+        assert len(core.encoded) == len(DOCS) and len(set(core.encoded)) == len(DOCS)
+        core.encoded.clear()
+        pipeline = IngestionPipeline(
+            transformations=[SentenceSplitter(chunk_size=64, chunk_overlap=0), embed_model], vector_store=store
+        )
+        assert len(pipeline.run(documents=DOCS)) == len(DOCS)
+        assert core.encoded == []  # the same chunks again: the cache answers both the pooled and the token vectors
+    uncached = _Counting()
+    with QdrantMultiVectorStore(MultiVectorEmbedding(uncached, cache=False), location=":memory:") as store:
+        VectorStoreIndex.from_documents(
+            DOCS,
+            storage_context=StorageContext.from_defaults(vector_store=store),
+            embed_model=MultiVectorEmbedding(uncached, cache=False),
+        )
+        assert len(uncached.encoded) == 2 * len(DOCS)  # what the cache saves
