@@ -200,8 +200,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
         report = index_paths(
             store, args.paths, dpi=args.dpi, chunk_words=args.chunk_words, progress=False if args.quiet else None
         )
-    print(report.summary(), file=sys.stderr if report.skipped and not report.files else sys.stdout)
-    if report.files == 0 and report.skipped:
+    nothing = report.skipped and not report.files and not report.unchanged
+    print(report.summary(), file=sys.stderr if nothing else sys.stdout)
+    if nothing:
         print("multivec: error: nothing could be indexed", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

@@ -1,8 +1,10 @@
 """Indexing files into a store: the shared engine of ``multivec index`` and ``multivec demo``.
 
 Files are read and validated one at a time; a file that cannot be used is recorded as :class:`Skipped` and the run
-goes on. Documents are embedded and written in batches. Re-indexing is idempotent: ids are content-derived, and the
-records an edited file had before that are no longer produced are removed (matched on ``metadata.path``).
+goes on. Documents are embedded and written in batches. Re-indexing is idempotent and incremental: ids are
+content-derived, a file whose records are all stored as they would be written again is not embedded or written at
+all, and the records an edited file had before that are no longer produced are removed (matched on
+``metadata.path``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class IndexReport:
     before: int = 0
     after: int = 0
     removed: int = 0
+    unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -41,6 +44,7 @@ class IndexReport:
             f"record(s) ({self.after - self.before:+d}"
             + (f", {self.removed} outdated removed" if self.removed else "")
             + ")"
+            + (f"; {self.unchanged} unchanged file(s) left as they were" if self.unchanged else "")
         ]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} file(s):")
@@ -81,6 +85,25 @@ def _reason(err: Exception, path: Path) -> str:
     return str(err).removeprefix(f"{str(path)!r} ").removeprefix(f"{str(path)!r}: ")
 
 
+def _unchanged(store: MultiVectorStore, path: Path, documents: list[DocumentInput]) -> bool:
+    """Whether the store holds exactly these documents for ``path``, each stored as it would be written now."""
+    if store.count(filter={"path": str(path)}) != len(documents):
+        return False
+    stored = {record.id: record for record in store.get([doc.id for doc in documents])}
+    for doc in documents:
+        record = stored.get(doc.id)
+        payload = doc.payload
+        if record is None or (record.content, record.metadata, record.modality, record.source, record.page) != (
+            payload["content"],
+            payload["metadata"],
+            payload["modality"],
+            payload["source"],
+            payload["page"],
+        ):
+            return False
+    return True
+
+
 def _remove_outdated(store: MultiVectorStore, path: str, current: set[str]) -> int:
     outdated = [record.id for record in store.scroll(filter={"path": path}) if record.id not in current]
     if outdated:
@@ -108,6 +131,9 @@ def index_paths(
             documents = documents_for(path, store.embedding, dpi=dpi, chunk_words=chunk_words)
         except MultivecError as err:
             report.skipped.append(Skipped(str(path), _reason(err, path)))
+            continue
+        if _unchanged(store, path, documents):  # same content, same options: nothing to embed or write
+            report.unchanged += 1
             continue
         batcher.add(path, documents)
     batcher.flush()

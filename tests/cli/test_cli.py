@@ -138,6 +138,11 @@ def test_reindex_is_idempotent_and_replaces_edited_files(multivec: Run, cli: Cli
     again = multivec("index", docs, "--store", store)  # no flags: the store remembers its embedder
     assert again.returncode == 0, again.stderr
     assert "holds 5 record(s) (+0)" in again.stdout
+    assert "indexed 0 file(s)" in again.stdout and "4 unchanged file(s) left as they were" in again.stdout
+    assert _ids(store) == ids_before
+    rechunked = multivec("index", docs, "--store", store, "--chunk-words", "3").stdout
+    assert "indexed 2 file(s)" in rechunked and "2 unchanged" in rechunked  # the two texts: new chunks
+    assert "indexed 2 file(s)" in multivec("index", docs, "--store", store).stdout  # and back
     assert _ids(store) == ids_before
 
     moved = tmp_path / "moved"
