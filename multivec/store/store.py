@@ -185,8 +185,12 @@ class MultiVectorStore(Closing):
             ``QdrantClient.create_collection`` option (``shard_number``, ``replication_factor``, ...). Unknown
             options raise :class:`~multivec.errors.ConfigurationError`.
 
-    Only one store may open an embedded ``path``/collection at a time (another raises
-    :class:`~multivec.errors.StoreLockedError`). Use it as a context manager or call :meth:`close`.
+    One process at a time owns an embedded ``path``/collection: opening it from another process raises
+    :class:`~multivec.errors.StoreLockedError` and leaves its files untouched. Opening it again in the same process
+    closes the earlier store first (its later calls raise :class:`~multivec.errors.StoreError`; a write it had in
+    flight is taken back), so a re-run notebook cell just works; a store garbage-collected without :meth:`close`
+    releases the directory too. Damaged files raise :class:`~multivec.errors.StoreCorruptedError`; :meth:`verify`
+    checks the whole store. Use it as a context manager or call :meth:`close`.
 
     Data safety (README, "Reliability"; tested in ``tests/reliability``):
 
