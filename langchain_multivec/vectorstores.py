@@ -392,7 +392,9 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         if isinstance(embedding, str | bytes | Mapping) or embedding is None:
             raise InvalidInputError(f"embedding must be query vectors (n_tokens, dim), got {type(embedding).__name__}")
         try:
-            return np.asarray(embedding, dtype=np.float32)
+            # values beyond float32 become inf, which the store refuses with a typed error
+            with np.errstate(over="ignore", invalid="ignore"):
+                return np.asarray(embedding, dtype=np.float32)
         except (TypeError, ValueError, OverflowError) as err:
             raise InvalidInputError(
                 f"embedding must be query vectors: a (n_tokens, dim) array or equal-length lists of numbers ({err})"
