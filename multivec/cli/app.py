@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from multivec.cli import manifest, verifying
+from multivec.cli import manifest, models, verifying
 from multivec.cli.files import DEFAULT_CHUNK_WORDS
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.embeddings.factory import EMBEDDERS, make_embedder
@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-k", type=int, default=3, help="results per question (default: %(default)s)")
     demo.add_argument("--keep", type=Path, help="keep the sample and the store in this directory")
     verifying.add_parser(commands, _store_flags)
+    models.add_parser(commands)
     return parser
 
 
@@ -303,6 +304,7 @@ _COMMANDS = {
     "eval": _cmd_eval,
     "demo": _cmd_demo,
     "verify": verifying.run,
+    "models": models.run,
 }
 
 

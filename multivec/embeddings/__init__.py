@@ -18,6 +18,7 @@ from multivec.embeddings.cache import (
     EmbeddingCache,
     MemoryCache,
 )
+from multivec.embeddings.catalogue import CATALOGUE, KnownModel
 from multivec.embeddings.fake import DeterministicFakeMultiVectorEmbedding
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from multivec.embeddings.infinity import InfinityEmbeddings
 
 __all__ = [
+    "CATALOGUE",
     "BiPaliEmbeddings",
     "CacheStats",
     "CachedEmbeddings",
@@ -36,6 +38,7 @@ __all__ = [
     "DiskCache",
     "EmbeddingCache",
     "InfinityEmbeddings",
+    "KnownModel",
     "MemoryCache",
     "MultiVectorBaseEmbedding",
     "MultiVectorMultiModalEmbedding",

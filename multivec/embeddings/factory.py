@@ -11,14 +11,16 @@
 
 ``model`` is a hub id or a local directory (for ``infinity``: the served model name); ``None`` means the class's
 default: ``make_embedder("colbert")`` is exactly ``ColBERTEmbeddings()``, ``make_embedder("colpali", "vidore/colqwen2-v1.0")``
-is ``ColPaliEmbeddings(model_name="vidore/colqwen2-v1.0")``::
+is ``ColPaliEmbeddings(model_name="vidore/colqwen2-v1.0")``. A catalogued checkpoint is a ``kind`` of its own:
+``make_embedder("vidore/colqwen2-v1.0")`` is ``ColPaliEmbeddings(model_name="vidore/colqwen2-v1.0",
+model_class="ColQwen2")`` (see :mod:`multivec.embeddings.catalogue` and ``multivec models``)::
 
     >>> make_embedder("fake").embed_query("hello world").shape
     (2, 64)
     >>> make_embedder("word2vec")
     Traceback (most recent call last):
     ...
-    multivec.errors.ConfigurationError: unknown embedder 'word2vec'; choose one of colbert, colpali, bipali, infinity, fake
+    multivec.errors.ConfigurationError: unknown embedder 'word2vec'; choose one of colbert, colpali, bipali, infinity, fake or a catalogued model (`multivec models`)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, TypeVar
 
 from multivec._options import known_keys
 from multivec.embeddings.base import MultiVectorBaseEmbedding
+from multivec.embeddings.catalogue import resolve
 from multivec.errors import ConfigurationError
 
 __all__ = ["EMBEDDERS", "make_embedder"]
@@ -44,15 +47,34 @@ def make_embedder(
 ) -> MultiVectorBaseEmbedding:
     """Build the embedder called ``kind`` for ``model`` (``None``: its default); ``url`` is for ``infinity`` only.
 
+    ``kind`` may also be a checkpoint of the catalogue (:mod:`multivec.embeddings.catalogue`, matched
+    case-insensitively, e.g. ``"vidore/colqwen2-v1.0"``): its family's class is built with the catalogue's options
+    (``options`` override them); ``model`` and ``url`` must then be left out.
+
     Extra keyword ``options`` go to the constructor unchanged; one it does not take is a
     :class:`~multivec.errors.ConfigurationError` naming it.
     """
+    known = resolve(kind)
+    if known is not None:
+        family, catalogued = known
+        if model is not None or url is not None:
+            raise ConfigurationError(f"{kind!r} is a catalogued model: pass no model or url with it")
+        return _construct(family, None, None, {**catalogued, **options})
     if not isinstance(kind, str) or kind not in EMBEDDERS:
-        raise ConfigurationError(f"unknown embedder {kind!r}; choose one of {', '.join(EMBEDDERS)}")
+        raise ConfigurationError(
+            f"unknown embedder {kind!r}; choose one of {', '.join(EMBEDDERS)} or a catalogued model (`multivec models`)"
+        )
     if url is not None and kind != "infinity":
         raise ConfigurationError(f"url is only used by the infinity embedder, not {kind!r}")
     if model is not None and not isinstance(model, str | os.PathLike):
         raise ConfigurationError(f"model must be a hub id, a directory path or a served model name, got {model!r}")
+    return _construct(kind, model, url, options)
+
+
+def _construct(
+    kind: str, model: str | os.PathLike[str] | None, url: str | None, options: dict[str, Any]
+) -> MultiVectorBaseEmbedding:
+    """The embedder of family ``kind``: ``model`` (``None``: the class's default) and ``options`` checked and passed."""
     named: dict[str, Any] = {"model_name": model} if model is not None else {}
     if kind == "colbert":
         from multivec.embeddings.colbert import ColBERTEmbeddings
