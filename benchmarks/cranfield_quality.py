@@ -1,6 +1,6 @@
 """Full-collection Cranfield nDCG@10 / Recall@100 for offline MiniLM token vectors with exact numpy MaxSim.
 
-Settings (as in ``../shared/README.md``): all-MiniLM-L6-v2 token states, [CLS]/[SEP] dropped, L2-normalised,
+Settings (those of the reference figure): all-MiniLM-L6-v2 token states, [CLS]/[SEP] dropped, L2-normalised,
 at most 256 tokens; queries and documents encoded the same way; exact MaxSim over every document.
 Expected: nDCG@10 ≈ 0.381, Recall@100 ≈ 0.772.
 

@@ -1,7 +1,8 @@
 """A LangChain retriever that searches a :class:`~langchain_multivec.QdrantMultiVectorStore` by MaxSim.
 
 :class:`MaxSimRetriever` is a ``BaseRetriever`` (a Runnable), so it composes in LCEL chains. Every returned
-``Document`` carries its scores in metadata: ``score`` (raw MaxSim) and ``relevance_score`` ([0, 1]).
+``Document`` carries its scores in metadata: ``score`` (raw MaxSim) and ``relevance_score`` ([0, 1]); hybrid
+searches (``mode="hybrid"``) give the fused ones and ``hybrid_scores``, the parts (MaxSim and BM25 score and rank).
 
 >>> from langchain_multivec import MaxSimRetriever, MultiVectorEmbeddings, QdrantMultiVectorStore
 >>> store = QdrantMultiVectorStore.from_texts(
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
@@ -25,23 +27,29 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 from qdrant_client import models
 
+from langchain_multivec._qdrant_compat import retrieval_mode
 from langchain_multivec.vectorstores import SEARCH_TYPES, QdrantMultiVectorStore, record_to_document
 from multivec._options import choice, configuration_errors, known_keys, search_options
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.store import Hit, MultiVectorStore
+from multivec.store.hybrid import HybridSettings
 
 __all__ = ["MaxSimRetriever"]
 
 SearchType = Literal["similarity", "mmr", "similarity_score_threshold"]
 
 #: Options a call may override: ``retriever.invoke(query, k=..., filter=...)``.
-_CALL_OPTIONS = frozenset({"k", "filter", "score_threshold", "fetch_k", "lambda_mult", "exact"})
+_CALL_OPTIONS = frozenset(
+    {"k", "filter", "score_threshold", "fetch_k", "lambda_mult", "exact", "mode", "hybrid_weight"}
+)
 
 
 def _with_scores(hit: Hit) -> Document:
     doc = record_to_document(hit)
     doc.metadata["score"] = hit.score
     doc.metadata["relevance_score"] = hit.relevance
+    if hit.hybrid is not None:
+        doc.metadata["hybrid_scores"] = asdict(hit.hybrid)
     return doc
 
 
@@ -56,10 +64,15 @@ class MaxSimRetriever(BaseRetriever):
             candidates, ``lambda_mult``), or ``"similarity_score_threshold"`` (similarity, keeping documents whose
             [0, 1] relevance is at least ``score_threshold``).
         exact: exact MaxSim over every matching record instead of prefetch + rerank (similarity search types).
+        mode: ``"maxsim"`` or ``"hybrid"`` (BM25 over the stored text fused with MaxSim, see
+            :mod:`multivec.store.hybrid`) for the similarity search types; ``None`` (default): the store's
+            ``retrieval_mode``. ``"mmr"`` is MaxSim only.
+        hybrid_weight: the lexical weight of hybrid searches (MaxSim weighs 1); ``None``: the store's default.
 
     Per-call overrides: ``invoke(query, k=..., filter=..., score_threshold=..., fetch_k=..., lambda_mult=...,
-    exact=...)``. Every document has ``metadata["score"]`` (raw MaxSim) and ``metadata["relevance_score"]``
-    ([0, 1]).
+    exact=..., mode=..., hybrid_weight=...)``. Every document has ``metadata["score"]`` (raw MaxSim; the fused
+    score in hybrid mode), ``metadata["relevance_score"]`` ([0, 1]) and, in hybrid mode,
+    ``metadata["hybrid_scores"]`` (see :class:`~multivec.store.hybrid.HybridScores`).
 
     Options are checked by multivec before pydantic sees them: a bad one raises
     :class:`~multivec.errors.ConfigurationError` (constructor) or :class:`~multivec.errors.InvalidInputError`
@@ -76,6 +89,8 @@ class MaxSimRetriever(BaseRetriever):
     fetch_k: int = Field(default=20, ge=1)
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     exact: bool = False
+    mode: Literal["maxsim", "hybrid"] | None = None
+    hybrid_weight: float | None = None
 
     def __init__(self, **data: Any) -> None:
         # checked before pydantic, which would wrap our errors (and its own) in a ValidationError
@@ -87,15 +102,19 @@ class MaxSimRetriever(BaseRetriever):
         known_keys(overrides, _CALL_OPTIONS, "MaxSimRetriever", InvalidInputError)  # None means "the default"
         given = {key: value for key, value in overrides.items() if value is not None}
         checked = search_options(given, _CALL_OPTIONS, "MaxSimRetriever", relevance_threshold=True)
-        options = {
+        options: dict[str, Any] = {
             "k": self.k,
             "filter": self.filter,
             "score_threshold": self.score_threshold,
             "fetch_k": self.fetch_k,
             "lambda_mult": self.lambda_mult,
             "exact": self.exact,
+            "mode": self.mode,
+            "hybrid_weight": self.hybrid_weight,
         }
         options.update(checked)
+        if options["mode"] is not None:
+            options["mode"] = retrieval_mode(options["mode"], InvalidInputError)
         return options
 
     def _documents(self, hits: list[Hit], options: dict[str, Any]) -> list[Document]:
@@ -108,8 +127,15 @@ class MaxSimRetriever(BaseRetriever):
         """(is_mmr, arguments of the store's hit method, resolved options): shared by sync and async."""
         o = self._options(overrides)
         if self.search_type == "mmr":
+            if o["mode"] == "hybrid" or o["hybrid_weight"] is not None:
+                raise InvalidInputError("search_type='mmr' ranks by MaxSim only; mode='hybrid' needs 'similarity'")
             return True, (query, o["k"], o["fetch_k"], o["lambda_mult"], {"filter": o["filter"]}), o
-        return False, (query, o["k"], {"filter": o["filter"], "exact": o["exact"]}), o
+        search: dict[str, Any] = {"filter": o["filter"], "exact": o["exact"]}
+        mode = o["mode"] or self.vectorstore.retrieval_mode
+        search["mode"] = mode
+        if mode == "hybrid" and o["hybrid_weight"] is not None:  # a MaxSim search has no lexical weight
+            search["hybrid_weight"] = o["hybrid_weight"]
+        return False, (query, o["k"], search), o
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
@@ -146,7 +172,14 @@ def _checked_fields(data: dict[str, Any], fields: Any) -> dict[str, Any]:
             raise ConfigurationError(
                 'search_type="similarity_score_threshold" needs score_threshold (a relevance in [0, 1])'
             )
-    if options.get("filter") is None:
-        options.pop("filter", None)
+    for key in ("filter", "mode", "hybrid_weight"):
+        if options.get(key) is None:
+            options.pop(key, None)
+    if "hybrid_weight" in options:
+        HybridSettings.resolve(None, weight=options["hybrid_weight"])  # raises ConfigurationError naming it
+    if "mode" in options:
+        options["mode"] = retrieval_mode(options["mode"])
+        if search_type == "mmr" and options["mode"] == "hybrid":
+            raise ConfigurationError("search_type='mmr' ranks by MaxSim only; mode='hybrid' needs 'similarity'")
     checked = search_options(options, _CALL_OPTIONS, "MaxSimRetriever", ConfigurationError, relevance_threshold=True)
     return {**data, **checked, "vectorstore": store, "search_type": search_type}

@@ -21,9 +21,10 @@ qdrant-client (``url=...``, or ``location=":memory:"`` for tests).
 
 Documents
     Text results are ``Document(id=<your id>, page_content=<text>, metadata=<your metadata>)``; the metadata is
-    exactly what you stored. Image results (from :meth:`~QdrantMultiVectorStore.add_images`) have
-    ``page_content`` = the stored image reference (its path/URI, or its id when the image was given as bytes or a
-    PIL image), and metadata that points to the image: ``modality="image"``, ``source`` (the path/URI) and
+    exactly what you stored. Image results (from :meth:`~QdrantMultiVectorStore.add_images` and ``add_pdfs``) have
+    a ``page_content`` a chain can send to an LLM: the page's text layer (``metadata["page_text"]``, which PDF pages
+    get), else a ``metadata["caption"]`` you stored, else the image reference (its path/URI, or its id when the
+    image was given as bytes or a PIL image); and metadata that points to the image: ``modality="image"``, ``source`` (the path/URI) and
     ``page`` (for PDF pages). These keys are only added when the record has them and never replace your own keys.
 
 Scores
@@ -31,6 +32,13 @@ Scores
     grows with the query length); ``similarity_search_with_relevance_scores`` gives the store's relevance in
     [0, 1] (``(score / n_query_tokens + 1) / 2``), comparable across queries, which is what
     ``as_retriever(search_type="similarity_score_threshold", search_kwargs={"score_threshold": 0.7})`` filters on.
+
+Hybrid retrieval
+    ``retrieval_mode="hybrid"`` (or :attr:`RetrievalMode.HYBRID`; langchain-qdrant's ``RetrievalMode`` works too)
+    makes every similarity search fuse BM25 over the stored text with MaxSim (:mod:`multivec.store.hybrid`); a
+    search's ``mode="maxsim"|"hybrid"`` overrides it, as does ``as_retriever(search_kwargs={"mode": "hybrid"})``.
+    ``hybrid_weight`` (lexical weight; MaxSim weighs 1), ``hybrid_fusion`` and ``lexical_query`` (the BM25 text of
+    a search by vector) pass through. Scores are then the fused ones; MMR stays MaxSim.
 
 Filters
     Every search, ``delete`` and :class:`~langchain_multivec.MaxSimRetriever` takes ``filter=``: a dict in the
@@ -41,9 +49,11 @@ Filters
 
 from __future__ import annotations
 
+import inspect
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -51,6 +61,8 @@ from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 from typing_extensions import Self
 
+from langchain_multivec._qdrant_compat import langchain_qdrant_options
+from langchain_multivec._qdrant_compat import retrieval_mode as mode_of
 from langchain_multivec.embeddings import MultiVectorEmbeddings, as_core_embedder
 from multivec._closing import Closing
 from multivec._options import choice, configuration_errors, items, known_keys, relevance, search_options
@@ -59,14 +71,26 @@ from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.explain import Explanation, aexplain_record, explain_record
 from multivec.pdf import DEFAULT_DPI, aadd_pdfs, add_pdfs
 from multivec.store import Hit, MultiVectorStore, Record
-from multivec.store.store import DEFAULT_MULTIVECTOR_DATATYPE, DEFAULT_PREFETCH_LIMIT
+from multivec.store.options import mirrors_store_options
 from multivec.types import ImageInput
 
-__all__ = ["SEARCH_TYPES", "QdrantMultiVectorStore", "record_to_document"]
+__all__ = ["SEARCH_TYPES", "QdrantMultiVectorStore", "RetrievalMode", "record_to_document"]
 
 #: LangChain's search types, as ``as_retriever(search_type=...)`` and ``search(query, search_type)`` take them.
 SEARCH_TYPES = ("similarity", "mmr", "similarity_score_threshold")
-_SEARCH_OPTIONS = frozenset({"filter", "exact", "prefetch_limit", "score_threshold"})
+_SEARCH_OPTIONS = frozenset(
+    {
+        "filter",
+        "exact",
+        "prefetch_limit",
+        "score_threshold",
+        "mode",
+        "lexical_query",
+        "hybrid_weight",
+        "hybrid_fusion",
+        "hybrid_limit",
+    }
+)
 _MMR_OPTIONS = frozenset({"filter"})
 _DELETE_OPTIONS = frozenset({"filter"})
 #: ``batch_size`` is accepted because LangChain's indexing API (``langchain_core.indexing.index``) passes it;
@@ -82,8 +106,24 @@ _RETRIEVER_OPTIONS = {
 _AS_RETRIEVER_OPTIONS = frozenset({"search_type", "search_kwargs", "tags", "name", "metadata"})
 
 
+class RetrievalMode(str, Enum):
+    """How similarity searches rank, in the spirit of langchain-qdrant's ``RetrievalMode``.
+
+    >>> RetrievalMode("hybrid") is RetrievalMode.HYBRID
+    True
+    """
+
+    #: late interaction alone (two-stage MaxSim)
+    MAXSIM = "maxsim"
+    #: BM25 over the stored text fused with MaxSim (:mod:`multivec.store.hybrid`)
+    HYBRID = "hybrid"
+
+
 def _options(kwargs: dict[str, Any], allowed: frozenset[str], method: str) -> dict[str, Any]:
-    return search_options(kwargs, allowed, f"{method}()")
+    options = search_options(kwargs, allowed, f"{method}()")
+    if "mode" in options:
+        options["mode"] = mode_of(options["mode"], InvalidInputError)
+    return options
 
 
 def _documents(documents: Any) -> list[Document]:
@@ -103,8 +143,7 @@ def record_to_document(record: Record) -> Document:
         metadata.setdefault("source", record.source)
     if record.page is not None:
         metadata.setdefault("page", record.page)
-    content = record.content if record.content is not None else (record.source or "")
-    return Document(id=record.id, page_content=content, metadata=metadata)
+    return Document(id=record.id, page_content=record.text, metadata=metadata)
 
 
 def _document_id(document: Document | str) -> str:
@@ -136,65 +175,57 @@ class QdrantMultiVectorStore(Closing, VectorStore):
     Args:
         embedding: a :class:`~langchain_multivec.MultiVectorEmbeddings` or a core multivec embedder; it embeds the
             documents, images and queries.
-        collection_name: the Qdrant collection (created on first use).
-        path: directory of an embedded qdrant-edge store, the default backend (one process at a time); with
-            neither ``path`` nor ``url``/``location``, a temporary directory removed on :meth:`close`.
-        url, api_key: a Qdrant server, through qdrant-client.
-        location: a qdrant-client location, e.g. ``":memory:"`` for an in-process throwaway store.
-        prefetch_limit: how many candidates the pooled-vector prefetch passes to MaxSim.
-        multivector_datatype: ``"float32"`` or ``"float16"`` storage of the token vectors.
-        filterable_fields: ``{"metadata key": "keyword" | "integer" | "float" | "bool" | "text" | "datetime"}``
-            to index for faster filtered search.
-        write_batch_size: points per upsert request.
-        show_progress: progress bars while embedding and writing.
-        **collection_options: passed to the collection (``shard_number``, ``replication_factor``, ``on_disk``…).
+        collection_name: the Qdrant collection (created on first use unless ``create_collection=False``).
+        **options: every option of :class:`multivec.store.MultiVectorStore`, passed through unchanged (the
+            signature lists them): where the store lives (``path`` for the embedded store, the default; ``url``,
+            ``api_key``, ``host``/``port``/``https``/``prefer_grpc``/``timeout``, or your own ``client=``/``aclient=``
+            for a Qdrant server; ``location=":memory:"`` for tests), search and storage settings
+            (``prefetch_limit``, ``multivector_datatype``, ``filterable_fields``, ...), and backend collection
+            options (``shard_number``, ``replication_factor``, ``on_disk``...). langchain-qdrant's own keyword
+            arguments are translated where they have a meaning here (``batch_size`` is ``write_batch_size``,
+            ``collection_create_options`` are collection options) and refused, naming the alternative, where they
+            do not (``distance``, ``vector_name``, ``force_recreate``...).
+        retrieval_mode: ``"maxsim"`` (default) or ``"hybrid"`` (a :class:`RetrievalMode`, or langchain-qdrant's):
+            the mode of every similarity search that does not pass its own ``mode=`` (see "Hybrid retrieval").
 
-    Every option is the core store's; see :class:`multivec.store.MultiVectorStore`. To wrap a core store you
-    already have, use :meth:`from_store`. Ids may be any strings (or ints, returned as strings). The store is a
-    context manager (sync and async); :meth:`close` releases the storage.
+    To wrap a core store you already have, use :meth:`from_store`; to open a collection that must already exist,
+    :meth:`from_existing_collection`. Ids may be any strings (or ints, returned as strings). The store is a context
+    manager (sync and async); :meth:`close` releases the storage (never a ``client=`` you passed).
+
+    >>> from qdrant_client import QdrantClient
+    >>> client = QdrantClient(":memory:")
+    >>> store = QdrantMultiVectorStore(MultiVectorEmbeddings.fake(dim=16), "docs", client=client)
+    >>> store.add_texts(["hello"], ids=["h"])
+    ['h']
+    >>> client.count("docs").count
+    1
     """
 
+    @mirrors_store_options(
+        inspect.Parameter("retrieval_mode", inspect.Parameter.KEYWORD_ONLY, default=RetrievalMode.MAXSIM)
+    )
     def __init__(
         self,
         embedding: MultiVectorEmbeddings | MultiVectorBaseEmbedding,
         collection_name: str = "multivec",
-        *,
-        path: str | os.PathLike[str] | None = None,
-        url: str | None = None,
-        api_key: str | None = None,
-        location: str | None = None,
-        prefetch_limit: int = DEFAULT_PREFETCH_LIMIT,
-        multivector_datatype: str = DEFAULT_MULTIVECTOR_DATATYPE,
-        filterable_fields: dict[str, str] | None = None,
-        write_batch_size: int = 64,
-        show_progress: bool = False,
-        **collection_options: Any,
+        **options: Any,
     ) -> None:
         embedder = as_core_embedder(embedding)
+        mode = mode_of(options.pop("retrieval_mode", RetrievalMode.MAXSIM))
         self._init(
-            MultiVectorStore(
-                embedder,
-                collection_name,
-                path=path,
-                url=url,
-                api_key=api_key,
-                location=location,
-                prefetch_limit=prefetch_limit,
-                multivector_datatype=multivector_datatype,
-                filterable_fields=filterable_fields,
-                write_batch_size=write_batch_size,
-                show_progress=show_progress,
-                **collection_options,
-            ),
+            MultiVectorStore(embedder, collection_name, **langchain_qdrant_options(options)),
             embedding if isinstance(embedding, MultiVectorEmbeddings) else MultiVectorEmbeddings(embedder),
+            mode,
         )
 
-    def _init(self, store: MultiVectorStore, embeddings: MultiVectorEmbeddings) -> None:
+    def _init(self, store: MultiVectorStore, embeddings: MultiVectorEmbeddings, mode: str = "maxsim") -> None:
         self.store = store
         self._embeddings = embeddings
+        #: the mode of similarity searches that do not pass ``mode=``: ``"maxsim"`` or ``"hybrid"``
+        self.retrieval_mode = mode
 
     @classmethod
-    def from_store(cls, store: MultiVectorStore) -> Self:
+    def from_store(cls, store: MultiVectorStore, *, retrieval_mode: Any = RetrievalMode.MAXSIM) -> Self:
         """Wrap an existing core :class:`~multivec.store.MultiVectorStore` (shares its storage and embedder).
 
         >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
@@ -206,8 +237,9 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         """
         if not isinstance(store, MultiVectorStore):
             raise InvalidInputError(f"store must be a multivec.store.MultiVectorStore, got {type(store).__name__}")
+        mode = mode_of(retrieval_mode)
         self = cls.__new__(cls)
-        self._init(store, MultiVectorEmbeddings(store.embedding))
+        self._init(store, MultiVectorEmbeddings(store.embedding), mode)
         return self
 
     @property
@@ -276,7 +308,8 @@ class QdrantMultiVectorStore(Closing, VectorStore):
 
         Pixels are not stored. ``sources`` records where each image came from (default: the file path of path
         inputs), ``pages`` page numbers (PDF pages); search results point to them in ``metadata["source"]`` and
-        ``metadata["page"]``, and their ``page_content`` is the source (else the id).
+        ``metadata["page"]``, and their ``page_content`` is ``metadata["page_text"]`` or ``metadata["caption"]``
+        when you store one, else the source (else the id).
 
         >>> from PIL import Image
         >>> store = QdrantMultiVectorStore(MultiVectorEmbeddings.fake(dim=16), location=":memory:")
@@ -284,6 +317,9 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         ['p1']
         >>> store.get_by_ids(["p1"])[0]
         Document(id='p1', metadata={'modality': 'image', 'source': 'report.pdf', 'page': 3}, page_content='report.pdf')
+        >>> _ = store.add_images([Image.new("RGB", (8, 8))], [{"caption": "Q3 revenue by region"}], ids=["p2"])
+        >>> store.get_by_ids(["p2"])[0].page_content
+        'Q3 revenue by region'
         """
         images = items(images, "images")
         return self.store.add_images(images, metadatas, _fill_ids(ids, len(images)), sources, pages)
@@ -342,11 +378,11 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         """Why ``document`` matched ``query``: the MaxSim score broken down by query token.
 
         ``document`` is a ``Document`` this store returned (search, ``get_by_ids``; its ``id`` names the record) or
-        that id. The :class:`~multivec.explain.Explanation` gives ``.table()`` (each query token, the document token
-        it matched, its share of the score) and ``.plot()``: similarity maps over the page for image documents whose
-        model knows its patch layout (pages are re-rendered from ``metadata["source"]``/``["page"]`` at ``dpi``, by
-        default the one they were indexed with),
-        token contributions otherwise. Its ``score`` is this document's ``similarity_search_with_score`` score.
+        that id. The :class:`~multivec.explain.Explanation` gives ``.table()`` (each query word, the document words it
+        matched, its share of the score) and ``.plot()``: for image documents whose model knows its patch layout, the
+        top query words each with the page region it matched outlined (pages are re-rendered from
+        ``metadata["source"]``/``["page"]`` at ``dpi``, by default the one they were indexed with), a bar per query
+        word otherwise. Its ``score`` is this document's ``similarity_search_with_score`` score.
 
         >>> from langchain_multivec import MultiVectorEmbeddings, QdrantMultiVectorStore
         >>> store = QdrantMultiVectorStore.from_texts(["red apples", "blue cars"], MultiVectorEmbeddings.fake(dim=32))
@@ -400,11 +436,16 @@ class QdrantMultiVectorStore(Closing, VectorStore):
                 f"embedding must be query vectors: a (n_tokens, dim) array or equal-length lists of numbers ({err})"
             ) from None
 
+    def _search_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        options = _options(kwargs, _SEARCH_OPTIONS, "search")
+        options.setdefault("mode", self.retrieval_mode)
+        return options
+
     def _hits(self, query: str | np.ndarray, k: int, kwargs: dict[str, Any]) -> list[Hit]:
-        return self.store.search(query, k, **_options(kwargs, _SEARCH_OPTIONS, "search"))
+        return self.store.search(query, k, **self._search_options(kwargs))
 
     async def _ahits(self, query: str | np.ndarray, k: int, kwargs: dict[str, Any]) -> list[Hit]:
-        return await self.store.asearch(query, k, **_options(kwargs, _SEARCH_OPTIONS, "search"))
+        return await self.store.asearch(query, k, **self._search_options(kwargs))
 
     def _mmr_hits(
         self, query: str | np.ndarray, k: int, fetch_k: int, lambda_mult: float, kwargs: dict[str, Any]
@@ -443,7 +484,8 @@ class QdrantMultiVectorStore(Closing, VectorStore):
 
         ``search_type``: ``"similarity"`` (default), ``"mmr"`` or ``"similarity_score_threshold"``;
         ``search_kwargs``: the search's options (``k``, ``filter``, ``exact``, ``prefetch_limit``,
-        ``score_threshold``; for MMR ``k``, ``fetch_k``, ``lambda_mult``, ``filter``). With
+        ``score_threshold``, ``mode`` (``"hybrid"``: BM25 fused with MaxSim), ``hybrid_weight``, ``hybrid_fusion``;
+        for MMR ``k``, ``fetch_k``, ``lambda_mult``, ``filter``). With
         ``similarity_score_threshold``, ``search_kwargs["score_threshold"]`` is required: a relevance in [0, 1].
         Anything else raises :class:`~multivec.errors.ConfigurationError` naming it. For MaxSim scores in the
         documents' metadata, use :class:`~langchain_multivec.MaxSimRetriever`.
@@ -459,6 +501,8 @@ class QdrantMultiVectorStore(Closing, VectorStore):
             ConfigurationError,
             relevance_threshold=threshold,
         )
+        if "mode" in search_kwargs:
+            search_kwargs["mode"] = mode_of(search_kwargs["mode"])
         if threshold and search_kwargs.get("score_threshold") is None:
             raise ConfigurationError(
                 'search_type="similarity_score_threshold" needs search_kwargs["score_threshold"], a relevance in [0, 1]'
@@ -486,7 +530,9 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         """The ``k`` documents with the highest MaxSim against the query.
 
         Options: ``filter``, ``exact`` (exact MaxSim over all matching records instead of prefetch + rerank),
-        ``prefetch_limit``, ``score_threshold`` (as in :meth:`multivec.store.MultiVectorStore.search`).
+        ``prefetch_limit``, ``score_threshold``, ``mode`` (``"maxsim"`` or ``"hybrid"``; default: the store's
+        ``retrieval_mode``), ``hybrid_weight``, ``hybrid_fusion``, ``hybrid_limit``, ``lexical_query`` (as in
+        :meth:`multivec.store.MultiVectorStore.search`).
         """
         return self._docs(self._hits(query, k, kwargs))
 
@@ -602,6 +648,32 @@ class QdrantMultiVectorStore(Closing, VectorStore):
             store.close()  # an embedded store's directory must not stay locked by a store nobody holds
             raise
         return store
+
+    @classmethod
+    def from_existing_collection(
+        cls,
+        collection_name: str,
+        embedding: MultiVectorEmbeddings | MultiVectorBaseEmbedding,
+        **options: Any,
+    ) -> Self:
+        """Open a collection that must already exist (a missing one raises
+        :class:`~multivec.errors.CollectionNotFoundError` instead of starting an empty store).
+
+        ``options`` are the constructor's (``path=`` for an embedded store, ``url=``/``client=`` for a server...).
+
+        >>> from qdrant_client import QdrantClient
+        >>> client = QdrantClient(":memory:")
+        >>> QdrantMultiVectorStore.from_texts(["blue cars"], MultiVectorEmbeddings.fake(), client=client,
+        ...                                   collection_name="cars").close()
+        >>> store = QdrantMultiVectorStore.from_existing_collection("cars", MultiVectorEmbeddings.fake(), client=client)
+        >>> store.similarity_search("cars", k=1)[0].page_content
+        'blue cars'
+        >>> QdrantMultiVectorStore.from_existing_collection("bikes", MultiVectorEmbeddings.fake(), client=client)
+        Traceback (most recent call last):
+        ...
+        multivec.errors.CollectionNotFoundError: there is no collection 'bikes' on this Qdrant server; ...
+        """
+        return cls(embedding, collection_name, create_collection=False, **options)
 
     @classmethod
     async def afrom_texts(

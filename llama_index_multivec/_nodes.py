@@ -167,7 +167,8 @@ def record_to_node(record: Record) -> BaseNode:
         metadata.setdefault("page_label", str(record.page))
     if record.modality == "image":
         image_path = record.source if record.page is None else None
-        return ImageNode(id_=record.id, image_path=image_path, metadata=metadata)
+        # the page's words (text layer or caption) are what a response synthesizer sends to the LLM
+        return ImageNode(id_=record.id, image_path=image_path, text=record.text, metadata=metadata)
     return TextNode(id_=record.id, text=record.content or "", metadata=metadata)
 
 

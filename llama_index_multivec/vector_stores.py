@@ -23,9 +23,10 @@ into token vectors with the store's multi-vector model, and ``query`` embeds ``q
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -43,22 +44,27 @@ from llama_index_multivec._nodes import NodeBatch, hit_to_node, metadata_mode, n
 from llama_index_multivec.embeddings import MultiVectorEmbedding
 from llama_index_multivec.filters import to_store_filter
 from multivec._closing import Closing
-from multivec._options import ErrorType, configuration_errors, items, search_options
+from multivec._options import ErrorType, configuration_errors, items, number, positive_int, search_options
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.explain import Explanation, aexplain_record, explain_record
 from multivec.pdf import DEFAULT_DPI, aadd_pdfs, add_pdfs
 from multivec.store import Hit, MultiVectorStore, Record
+from multivec.store.hybrid import MAX_HYBRID_WEIGHT
+from multivec.store.options import mirrors_store_options
 from multivec.types import Embedding
 
 __all__ = ["QdrantMultiVectorStore"]
 
-_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)
+_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR, VectorStoreQueryMode.HYBRID)
 #: The ``query`` kwargs each supported mode takes.
 _QUERY_KWARGS = {
     VectorStoreQueryMode.DEFAULT: ("exact", "prefetch_limit", "score_threshold", "modality"),
     VectorStoreQueryMode.MMR: ("fetch_k", "modality"),
+    VectorStoreQueryMode.HYBRID: ("exact", "prefetch_limit", "score_threshold", "modality", "hybrid_fusion"),
 }
+#: Node metadata key of a hybrid hit's score parts (:class:`multivec.store.hybrid.HybridScores` as a dict).
+HYBRID_SCORES_KEY = "hybrid_scores"
 DEFAULT_MMR_LAMBDA = 0.5
 
 
@@ -80,7 +86,8 @@ def query_mode(mode: Any, error: ErrorType = InvalidInputError) -> VectorStoreQu
     if parsed not in _MODES:
         raise error(
             f"query mode {mode!r} is not supported by QdrantMultiVectorStore; use "
-            "VectorStoreQueryMode.DEFAULT (MaxSim) or VectorStoreQueryMode.MMR"
+            "VectorStoreQueryMode.DEFAULT (MaxSim), VectorStoreQueryMode.HYBRID (BM25 fused with MaxSim) or "
+            "VectorStoreQueryMode.MMR"
         )
     return parsed
 
@@ -118,8 +125,33 @@ class _Search:
     kwargs: dict[str, Any]
 
 
+def hybrid_alpha_weight(alpha: Any) -> float | None:
+    """The lexical weight (MaxSim weighs 1) of LlamaIndex's ``alpha`` (1: vector only, 0: keyword only):
+    ``(1 - alpha) / alpha``, at most :data:`~multivec.store.hybrid.MAX_HYBRID_WEIGHT`; ``None``: the store's.
+
+    >>> hybrid_alpha_weight(0.5), hybrid_alpha_weight(0.8), hybrid_alpha_weight(1.0), hybrid_alpha_weight(None)
+    (1.0, 0.25, 0.0, None)
+    """
+    if alpha is None:
+        return None
+    value = number(alpha, "alpha", minimum=0, maximum=1, error=InvalidInputError)
+    return MAX_HYBRID_WEIGHT if value == 0 else min(MAX_HYBRID_WEIGHT, round((1 - value) / value, 12))
+
+
+def _with_parts(node: NodeWithScore, hit: Hit) -> NodeWithScore:
+    """``node`` with a hybrid hit's score parts under :data:`HYBRID_SCORES_KEY` (hidden from LLMs and embedders)."""
+    if hit.hybrid is None:
+        return node
+    inner = node.node
+    inner.metadata[HYBRID_SCORES_KEY] = asdict(hit.hybrid)
+    for keys in (inner.excluded_embed_metadata_keys, inner.excluded_llm_metadata_keys):
+        if HYBRID_SCORES_KEY not in keys:
+            keys.append(HYBRID_SCORES_KEY)
+    return node
+
+
 def _result(hits: Sequence[Hit]) -> VectorStoreQueryResult:
-    scored: list[NodeWithScore] = [hit_to_node(hit) for hit in hits]
+    scored: list[NodeWithScore] = [_with_parts(hit_to_node(hit), hit) for hit in hits]
     return VectorStoreQueryResult(
         nodes=[s.node for s in scored],
         similarities=[float(s.score or 0.0) for s in scored],
@@ -134,12 +166,13 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         embedding: the multi-vector model, a :mod:`multivec.embeddings` embedder or a :class:`MultiVectorEmbedding`
             (its wrapped embedder is used). Image nodes need a multimodal one (ColPali, Infinity, the fake).
         collection_name: the Qdrant collection.
-        path / url / api_key / location: where the collection lives: a qdrant-edge directory (``path``; the
-            default is an in-process store), a Qdrant server (``url``, ``api_key``) or qdrant-client's local mode
-            (``location=":memory:"``). See :class:`~multivec.store.MultiVectorStore`.
-        prefetch_limit, multivector_datatype, filterable_fields, write_batch_size, show_progress,
-            **collection_options: passed to :class:`~multivec.store.MultiVectorStore` when given (``None`` keeps
-            its default). Declare metadata keys you filter on in ``filterable_fields`` for a payload index
+        **options: every option of :class:`~multivec.store.MultiVectorStore`, passed through unchanged (the
+            signature lists them): where the collection lives (``path`` for a qdrant-edge directory — without it
+            a temporary one; ``url``/``api_key``, ``host``/``port``/``https``/``prefer_grpc``/``timeout``, or your own
+            ``client=``/``aclient=`` for a Qdrant server, as in the LlamaIndex Qdrant store; ``location=":memory:"``
+            for tests), ``create_collection=False`` to require an existing collection, search and storage settings
+            (``prefetch_limit``, ``multivector_datatype``, ``filterable_fields``...) and backend collection
+            options. Declare metadata keys you filter on in ``filterable_fields`` for a payload index
             (``{"year": "integer", "body": "text"}``); filtering works without it.
         text_metadata_mode: what text of a ``TextNode`` is embedded: ``node.get_content(metadata_mode=...)``.
             The default ``MetadataMode.EMBED`` is what every LlamaIndex embedding sees (the text plus the metadata
@@ -154,7 +187,11 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
     ``(maxsim / n_query_tokens + 1) / 2``; the raw MaxSim score is in ``node.metadata["maxsim_score"]`` (hidden
     from the LLM and embedders).
 
-    Query modes: ``DEFAULT`` (two-stage: prefetch on pooled vectors, MaxSim rerank) and ``MMR`` (``mmr_threshold``
+    Query modes: ``DEFAULT`` (two-stage: prefetch on pooled vectors, MaxSim rerank), ``HYBRID`` (BM25 over the
+    stored text fused with MaxSim, :mod:`multivec.store.hybrid`: ``alpha`` weighs MaxSim against BM25 as in
+    LlamaIndex, 1 vector only, 0.5 equal, mapped to the lexical weight ``(1 - alpha) / alpha``; left out, the
+    store's ``hybrid_weight``; ``sparse_top_k`` is the candidates of each side, ``hybrid_fusion`` kwarg; scores are
+    the fused relevance and ``node.metadata["hybrid_scores"]`` holds the parts) and ``MMR`` (``mmr_threshold``
     is the relevance/diversity weight ``lambda_mult``, default 0.5; ``fetch_k`` kwarg, default 20). Other modes
     raise :class:`~multivec.errors.InvalidInputError`. ``query`` kwargs (also through
     ``as_retriever(vector_store_kwargs={...})``): ``exact``, ``prefetch_limit``, ``score_threshold`` (see
@@ -175,42 +212,29 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
     _store: MultiVectorStore = PrivateAttr()
     _embedder: MultiVectorBaseEmbedding = PrivateAttr()
 
+    @mirrors_store_options(
+        inspect.Parameter("text_metadata_mode", inspect.Parameter.KEYWORD_ONLY, default=MetadataMode.EMBED),
+        inspect.Parameter("store", inspect.Parameter.KEYWORD_ONLY, default=None),
+    )
     def __init__(
         self,
         embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding,
         collection_name: str = "multivec",
         *,
-        path: str | None = None,
-        url: str | None = None,
-        api_key: str | None = None,
-        location: str | None = None,
-        prefetch_limit: int | None = None,
-        multivector_datatype: str | None = None,
-        filterable_fields: dict[str, str] | None = None,
-        write_batch_size: int | None = None,
-        show_progress: bool | None = None,
         text_metadata_mode: MetadataMode = MetadataMode.EMBED,
         store: MultiVectorStore | None = None,
-        **collection_options: Any,
+        **options: Any,
     ) -> None:
         embedder = _core_embedder(embedding)
         mode = metadata_mode(text_metadata_mode, "text_metadata_mode")
         if store is not None and not isinstance(store, MultiVectorStore):
             raise ConfigurationError(f"store must be a multivec MultiVectorStore, got {type(store).__name__}")
         if store is None:
-            given = {
-                "path": path,
-                "url": url,
-                "api_key": api_key,
-                "location": location,
-                "prefetch_limit": prefetch_limit,
-                "multivector_datatype": multivector_datatype,
-                "filterable_fields": filterable_fields,
-                "write_batch_size": write_batch_size,
-                "show_progress": show_progress,
-            }
-            options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-            store = MultiVectorStore(embedder, collection_name, **options, **collection_options)
+            store = MultiVectorStore(embedder, collection_name, **options)
+        elif options:
+            raise ConfigurationError(
+                f"store= is a store already built; give {', '.join(sorted(options))} to it when you build it"
+            )
         fields: dict[str, Any] = {"collection_name": collection_name, "text_metadata_mode": mode}
         with configuration_errors("QdrantMultiVectorStore"):
             super().__init__(**fields)
@@ -429,10 +453,10 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         """Why ``node`` matched ``query``: the MaxSim score broken down by query token.
 
         ``node`` is a node (or ``NodeWithScore``) this store returned, or its ``node_id``. The
-        :class:`~multivec.explain.Explanation` gives ``.table()`` (each query token, the document token it matched,
-        its share of the score) and ``.plot()``: similarity maps over the page for image nodes whose model knows its
-        patch layout (pages re-rendered from the stored source at ``dpi``, by default the one they were indexed with),
-        token contributions otherwise.
+        :class:`~multivec.explain.Explanation` gives ``.table()`` (each query word, the node's words it matched, its
+        share of the score) and ``.plot()``: over the page for image nodes whose model knows its patch layout, the top
+        query words each with the page region it matched outlined (pages re-rendered from the stored source at
+        ``dpi``, by default the one they were indexed with), a bar per query word otherwise.
 
         >>> from llama_index.core.schema import TextNode
         >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
@@ -442,13 +466,18 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         [('apples', 'apples')]
         >>> store.close()
         """
-        return explain_record(self._store, query, _node_id(node), dpi=dpi)
+        return explain_record(self._store, query, _node_id(node), dpi=dpi, text_of=self._embedded_text)
 
     async def aexplain(
         self, query: str | np.ndarray, node: BaseNode | NodeWithScore | str, *, dpi: float | None = None
     ) -> Explanation:
         """Async twin of :meth:`explain`."""
-        return await aexplain_record(self._store, query, _node_id(node), dpi=dpi)
+        return await aexplain_record(self._store, query, _node_id(node), dpi=dpi, text_of=self._embedded_text)
+
+    def _embedded_text(self, record: Record) -> str:
+        """The text a text node was embedded from (with its metadata, per ``text_metadata_mode``): its words label
+        an explanation's matches."""
+        return record_to_node(record).get_content(metadata_mode=self.text_metadata_mode)
 
     # -- query --------------------------------------------------------------------------------------------------
 
@@ -472,6 +501,14 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
             {"$modality": modality} if modality is not None else None,
         )
 
+        if mode == VectorStoreQueryMode.HYBRID:
+            hybrid: dict[str, Any] = {"mode": "hybrid"}
+            weight = hybrid_alpha_weight(query.alpha)
+            if weight is not None:
+                hybrid["hybrid_weight"] = weight
+            if query.sparse_top_k is not None:
+                hybrid["hybrid_limit"] = positive_int(query.sparse_top_k, "sparse_top_k", InvalidInputError)
+            return _Search("search", text_or_vectors, {"k": k, "filter": filter_arg, **hybrid, **kwargs})
         if mode == VectorStoreQueryMode.MMR:
             lambda_mult = DEFAULT_MMR_LAMBDA if query.mmr_threshold is None else query.mmr_threshold
             return _Search(

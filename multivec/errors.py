@@ -16,6 +16,7 @@ working::
 from __future__ import annotations
 
 __all__ = [
+    "DISTRIBUTION",
     "CollectionNotFoundError",
     "ConfigurationError",
     "DimensionMismatchError",
@@ -56,6 +57,11 @@ class DimensionMismatchError(InvalidInputError):
     """A vector's dimension differs from the one the model or collection uses."""
 
 
+#: The name this project is installed under (``multivec`` on PyPI is an unrelated project); its extras add the
+#: optional dependencies.
+DISTRIBUTION = "multivec-retrieval"
+
+
 class MissingDependencyError(MultivecError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 
@@ -63,11 +69,11 @@ class MissingDependencyError(MultivecError, ImportError):
         if reason is not None:  # installed, but its import fails: say why instead of claiming it is missing
             message = (
                 f"{feature} needs {missing or 'an optional dependency'}, which is installed but cannot be imported "
-                f'({reason}); install a compatible version: pip install "multivec[{extra}]"'
+                f'({reason}); install a compatible version: pip install "{DISTRIBUTION}[{extra}]"'
             )
         else:
             what = f" ({missing} is not installed)" if missing else ""
-            message = f'{feature} needs optional dependencies{what}: pip install "multivec[{extra}]"'
+            message = f'{feature} needs optional dependencies{what}: pip install "{DISTRIBUTION}[{extra}]"'
         super().__init__(message)
         self.extra = extra
         self.reason = reason

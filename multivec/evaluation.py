@@ -15,8 +15,8 @@ builds a temporary embedded store, adds the corpus, runs every judged query and 
     >>> result.metrics["ndcg@10"]  # doctest: +SKIP
     1.0
 
-The shipped Cranfield collection (``../shared/datasets/cranfield``) with the offline MiniLM ColBERT encoder
-reproduces nDCG@10 ≈ 0.381 in exact mode (``multivec eval ../shared/datasets/cranfield --exact``: 0.3807).
+The Cranfield collection kept in the repository (``datasets/cranfield``) with the offline MiniLM ColBERT encoder
+reproduces nDCG@10 ≈ 0.381 in exact mode (``multivec eval datasets/cranfield --exact``: 0.3807).
 """
 
 from __future__ import annotations
@@ -138,6 +138,10 @@ class EvalResult:
     index_seconds: float
     search_seconds: float
     query_latencies: list[float] = field(repr=False, default_factory=list)
+    #: the store's ingest-time token pooling (``pool_factor`` store option), ``None`` for none
+    pool_factor: int | None = None
+    #: hybrid searches: the fusion settings used (``{"fusion", "weight", "limit"}``), else ``None``
+    hybrid: dict[str, Any] | None = None
 
     @property
     def docs_per_second(self) -> float:
@@ -155,6 +159,8 @@ class EvalResult:
             "dataset": self.dataset,
             "model": self.model,
             "mode": self.mode,
+            **({"pool_factor": self.pool_factor} if self.pool_factor else {}),
+            **({f"hybrid_{key}": value for key, value in self.hybrid.items()} if self.hybrid else {}),
             "docs": self.n_docs,
             "queries": self.n_queries,
             "k": self.k,
@@ -206,17 +212,22 @@ def evaluate(
     metrics: tuple[str, ...] = DEFAULT_METRICS,
     prefetch_limit: int | None = None,
     show_progress: bool = False,
+    mode: str = "maxsim",
     **store_options: Any,
 ) -> EvalResult:
     """Index ``dataset.corpus`` with ``embedding`` in a temporary embedded store, run every judged query (top ``k``;
-    exact MaxSim with ``exact=True``, else the two-stage search) and score the rankings with ranx.
+    exact MaxSim with ``exact=True``, else the two-stage search; ``mode="hybrid"``: BM25 fused with it, see
+    :mod:`multivec.store.hybrid`) and score the rankings with ranx.
 
-    ``store_options`` go to :class:`~multivec.store.MultiVectorStore`. Query latency includes embedding the query.
+    ``store_options`` go to :class:`~multivec.store.MultiVectorStore` (``hybrid_weight=``, ``hybrid_fusion=``
+    set the hybrid defaults). Query latency includes embedding the query.
     """
     from multivec.store import MultiVectorStore
+    from multivec.store.hybrid import check_mode
 
     if not isinstance(k, int) or k < 1:
         raise InvalidInputError(f"k must be a positive int, got {k!r}")
+    check_mode(mode)
     queries = dataset.judged_queries()
     doc_ids = list(dataset.corpus)
     with MultiVectorStore(
@@ -229,13 +240,16 @@ def evaluate(
         latencies = []
         for qid, text in tqdm(queries.items(), desc="Searching", unit="query", disable=not show_progress):
             began = time.perf_counter()
-            hits = store.search(text, k=k, exact=exact, prefetch_limit=prefetch_limit)
+            hits = store.search(text, k=k, exact=exact, prefetch_limit=prefetch_limit, mode=mode)
             latencies.append(time.perf_counter() - began)
             run[qid] = {hit.id: hit.score for hit in hits}
+        pool_factor = store.pool_factor
+        settings = store.hybrid if mode == "hybrid" else None
+    name = "exact" if exact else "two-stage"
     return EvalResult(
         dataset=dataset.name,
         model=embedding.model_name,
-        mode="exact" if exact else "two-stage",
+        mode=name if mode == "maxsim" else f"hybrid ({name} MaxSim)",
         n_docs=len(doc_ids),
         n_queries=len(queries),
         k=k,
@@ -243,4 +257,6 @@ def evaluate(
         index_seconds=index_seconds,
         search_seconds=math.fsum(latencies),
         query_latencies=latencies,
+        pool_factor=pool_factor,
+        hybrid=None if settings is None else settings.as_dict(),
     )

@@ -1,11 +1,15 @@
-"""Pictures of an :class:`~multivec.explain.Explanation` (needs the ``plot`` extra: ``pip install "multivec[plot]"``).
+"""Pictures of an :class:`~multivec.explain.Explanation` that answer "why did this match?" (needs
+``pip install "multivec-retrieval[plot]"``).
 
-- :func:`plot_heatmaps`: for an image document, one similarity map per query token over the page, blended on the
-  image, plus a combined map (mean over query tokens);
-- :func:`plot_token_table`: for any document, a bar chart of each query token's contribution to the score.
+- :func:`plot_heatmaps`: for a page image, the query words that added most to the score, each in its own panel
+  over the page with the page patches its tokens matched outlined, after an "all words" panel that shades the
+  page where the words matched (a light overlay: the page stays readable);
+- :func:`plot_token_table`: for any document, a bar per query word (its contribution), annotated with the
+  document words it matched.
 
-Both return the matplotlib ``Figure`` (shown inline in notebooks) and save a PNG when ``out`` is given. Without a
-display, the non-interactive Agg backend is used.
+Words come from :meth:`~multivec.explain.Explanation.words`: sub-word pieces merged, special, padding and prompt
+tokens left out. Both return the matplotlib ``Figure`` (shown inline in notebooks) and save a PNG when ``out`` is
+given. Without a display, the non-interactive Agg backend is used.
 
 >>> from PIL import Image
 >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
@@ -14,8 +18,8 @@ display, the non-interactive Agg backend is used.
 >>> page = Image.new("RGB", (64, 64), "white")
 >>> ex = explain("red apples", page, embedding=fake)
 >>> fig = plot_heatmaps(ex, page, fake.image_patch_grid(page))
->>> len(fig.axes) >= 3
-True
+>>> [ax.get_title().splitlines()[0] for ax in fig.axes]
+['all words', '1. red', '2. apples']
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ from __future__ import annotations
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from multivec.errors import InvalidInputError, MissingDependencyError
-from multivec.explain import Explanation
+from multivec.explain import NOT_A_PAGE_REGION, Explanation, WordMatch
 from multivec.images import load_image
 from multivec.patch_grid import PatchGrid
 from multivec.types import ImageInput
@@ -38,6 +44,11 @@ from multivec.types import ImageInput
 __all__ = ["close", "plot_heatmaps", "plot_token_table"]
 
 _MAX_COLUMNS = 4
+_PANEL_WIDTH = 3.6  # inches
+_TITLE_CHARS = 26  # per title line at the title font size in one panel
+_MAX_BARS = 30
+# outline colours, one per word panel: strong, distinguishable on white paper and on black print
+_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2", "#8c564b")
 
 
 def _pyplot() -> Any:
@@ -64,7 +75,7 @@ def _save(fig: Any, out: str | os.PathLike[str] | None) -> None:
     if out is not None:
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
+        fig.savefig(path, format="png", dpi=100)
 
 
 def close(figure: Any) -> None:
@@ -73,19 +84,45 @@ def close(figure: Any) -> None:
     _pyplot().close(figure)
 
 
-def _token_indices(tokens: Sequence[int] | None, n: int) -> list[int]:
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _shown_words(explanation: Explanation, tokens: Sequence[int | str] | None, top: int) -> list[WordMatch]:
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise InvalidInputError(f"top must be a positive int (how many words get a panel), got {top!r}")
     if tokens is None:
-        return list(range(n))
-    picked = list(tokens)
-    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in picked):
-        raise InvalidInputError(f"tokens must be query token indices in [0, {n}), got {tokens!r}")
-    return picked
+        return explanation.top_words(top)
+    return explanation.pick(tokens)
 
 
-def _where(grid: PatchGrid, row: int) -> str:
-    """Where a matched row sits: its patch ``(row, column)`` on the page, or a token outside the image."""
-    position = grid.position(row)
-    return f"patch r{position[0]} c{position[1]}" if position is not None else f"token #{row} (not a patch)"
+def _shade(values: npt.NDArray[np.float32], cmap: Any, alpha: float) -> npt.NDArray[np.float64]:
+    """RGBA for a light overlay: only the better half of the page is shaded, with the colour map's colour and an
+    opacity rising from 0 (at the median similarity: the page shows through untouched) to ``alpha`` (the best)."""
+    low, high = float(np.median(values)), float(values.max())
+    scaled = np.clip((values - low) / (high - low), 0.0, 1.0) if high > low else np.zeros_like(values)
+    rgba = np.asarray(cmap(scaled), dtype=np.float64)
+    rgba[..., 3] = alpha * scaled
+    return rgba
+
+
+def _outline(ax: Any, grid: PatchGrid, rows: Sequence[int], size: tuple[int, int], colour: str) -> int:
+    """Draw a rectangle around each page patch among ``rows``; returns how many were drawn."""
+    from matplotlib.patches import Rectangle
+
+    width, height = size[0] / grid.cols, size[1] / grid.rows
+    positions = sorted({p for p in (grid.position(r) for r in rows) if p is not None})
+    for r, c in positions:
+        ax.add_patch(Rectangle((c * width, r * height), width, height, fill=False, edgecolor=colour, linewidth=2.0))
+    return len(positions)
+
+
+def _where(n_regions: int, n_elsewhere: int) -> str:
+    regions = f"{n_regions} page region{'s' if n_regions != 1 else ''}"
+    if not n_elsewhere:
+        return regions
+    return f"{regions} + prompt text" if n_regions else "the prompt text"
 
 
 def plot_heatmaps(
@@ -94,76 +131,112 @@ def plot_heatmaps(
     grid: PatchGrid,
     out: str | os.PathLike[str] | None = None,
     *,
-    tokens: Sequence[int] | None = None,
-    alpha: float = 0.5,
-    cmap: str = "jet",
+    tokens: Sequence[int | str] | None = None,
+    top: int = 6,
+    alpha: float = 0.45,
+    cmap: str = "autumn_r",
 ) -> Any:
-    """Similarity maps of each query token over the page, and their mean, blended on ``image``.
+    """Why this page matched: the ``top`` query words by contribution, each over the page with what it matched.
 
-    ``grid`` is the document's patch layout (``embedding.image_patch_grid(image)``); each map is upsampled to the
-    image size (nearest patch). Colours share one scale, the range of all the maps. ``tokens`` picks which query
-    tokens get a panel (their indices; default all, e.g. skip ColPali's query-augmentation tokens); the combined map
-    always covers every token. Saves a PNG to ``out`` if given (parent directories are created) and returns the
-    ``Figure``.
+    The first panel, "all words", shades the page where the query's words matched (the mean of their similarity
+    maps, from light to ``alpha`` opaque in ``cmap``) and outlines every shown word's best patches in its colour.
+    Then one panel per word: the page, the patches its tokens matched best outlined, titled with the word, its
+    contribution and how many page regions it matched. A word whose tokens matched rows that are not image
+    patches (ColPali's and ColQwen2's prompt tokens) says so in the panel instead of outlining anything.
+
+    ``grid`` is the page's patch layout (``embedding.image_patch_grid(image)``). ``tokens`` picks the word panels
+    instead of the top ones: words, or query token indices (see :meth:`~multivec.explain.Explanation.pick`; an
+    unknown word raises :class:`~multivec.errors.InvalidInputError` naming the query's words). Saves a PNG to
+    ``out`` if given (parent directories are created) and returns the ``Figure``.
     """
     explanation = _check_explanation(explanation)
-    shown = _token_indices(tokens, explanation.n_query_tokens)
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 <= alpha <= 1.0:
         raise InvalidInputError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    words = _shown_words(explanation, tokens, top)
     maps = explanation.heatmaps(grid)
-    combined = explanation.combined_heatmap(grid)
     page = load_image(image, min_size=(1, 1))
     plt = _pyplot()
-    labels = explanation.labels()
-    panels = [(f"all tokens (score {explanation.score:.2f})", combined)]
-    panels += [
-        (
-            f"{labels[i]} → {_where(grid, int(explanation.best_indices[i]))} ({explanation.best_similarities[i]:.2f})",
-            maps[i],
-        )
-        for i in shown
-    ]
-    columns = min(_MAX_COLUMNS, len(panels))
-    rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
-    low, high = float(min(maps.min(), combined.min())), float(max(maps.max(), combined.max()))
+    colour_map = plt.get_cmap(cmap)
+    in_words = sorted({i for word in explanation.words() for i in word.token_indices})
+    combined = maps[in_words or list(range(explanation.n_query_tokens))].mean(axis=0)
+
+    n_panels = 1 + len(words)
+    rows = math.ceil(n_panels / _MAX_COLUMNS)
+    columns = math.ceil(n_panels / rows)  # balanced: 5 panels are 3 + 2, not 4 + 1
+    panel_height = _PANEL_WIDTH * page.height / page.width + 0.6  # room for a two-line title
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(_PANEL_WIDTH * columns, panel_height * rows + 0.6), squeeze=False, layout="constrained"
+    )
     extent = (0, page.width, page.height, 0)
-    for ax, (title, values) in zip(axes.flat, panels, strict=False):
+    size = (page.width, page.height)
+    query = f" {_clip(explanation.query_text, 60)!r}" if explanation.query_text else ""
+    fig.suptitle(f"Why this page matched{query}: MaxSim {explanation.score:.2f}", fontsize=11)
+
+    first = axes.flat[0]
+    first.imshow(page, extent=extent)
+    first.imshow(_shade(combined, colour_map, alpha), extent=extent, interpolation="nearest")
+    for k, word in enumerate(words):
+        _outline(first, grid, word.document_indices, size, _COLOURS[k % len(_COLOURS)])
+    first.set_title("all words\nshaded where they matched", fontsize=9)
+
+    for k, (ax, word) in enumerate(zip(list(axes.flat)[1:], words, strict=False)):
+        colour = _COLOURS[k % len(_COLOURS)]
         ax.imshow(page, extent=extent)
-        shown = ax.imshow(values, cmap=cmap, alpha=alpha, vmin=low, vmax=high, extent=extent, interpolation="nearest")
-        ax.set_title(title, fontsize=8)
+        n_regions = _outline(ax, grid, word.document_indices, size, colour)
+        n_elsewhere = sum(grid.position(r) is None for r in word.document_indices)
+        name = _clip(word.text, _TITLE_CHARS - 4)
+        rank = f"{k + 1}. " if tokens is None else ""  # picked words are in the order asked, not ranked
+        ax.set_title(
+            f"{rank}{name}\n+{word.contribution:.2f} · {_where(n_regions, n_elsewhere)}", fontsize=9, color=colour
+        )
+        if n_elsewhere and not n_regions:
+            ax.text(
+                0.5,
+                0.5,
+                textwrap.fill(f"“{name}” {NOT_A_PAGE_REGION}", 24),
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": colour, "alpha": 0.9, "boxstyle": "round"},
+            )
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(axes.flat)[n_panels:]:
         ax.axis("off")
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    fig.colorbar(shown, ax=list(axes.flat), shrink=0.6, label="cosine similarity")
     _save(fig, out)
     return fig
 
 
 def plot_token_table(explanation: Explanation, out: str | os.PathLike[str] | None = None) -> Any:
-    """A horizontal bar per query token: its contribution to the MaxSim score (its best similarity).
+    """A horizontal bar per query word, largest first: its contribution to the MaxSim score (the sum of its
+    tokens' best similarities), annotated with the document words (or page patches) it matched.
 
-    Each bar is annotated with the matched document row. Saves a PNG to ``out`` if given and returns the ``Figure``.
+    Special, padding and prompt tokens have no bar; the title says what they add. At most 30 words are drawn.
+    Saves a PNG to ``out`` if given and returns the ``Figure``.
 
     >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
     >>> from multivec.explain import explain
     >>> ex = explain("red apples", "apples", embedding=DeterministicFakeMultiVectorEmbedding(dim=16))
-    >>> plot_token_table(ex).axes[0].get_title()
-    'MaxSim 1.02 = sum of 2 token contributions'
+    >>> ax = plot_token_table(ex).axes[0]
+    >>> [t.get_text() for t in ax.get_yticklabels()], ax.texts[0].get_text()
+    (['apples', 'red'], ' apples')
     """
     explanation = _check_explanation(explanation)
     plt = _pyplot()
-    labels = explanation.labels()
-    values = explanation.contributions
-    positions = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(7, max(2.0, 0.3 * len(labels) + 1)))
+    words = explanation.top_words(_MAX_BARS)
+    values = [word.contribution for word in words]
+    positions = np.arange(len(words))
+    fig, ax = plt.subplots(figsize=(7.5, max(2.4, 0.34 * len(words) + 1.6)), layout="constrained")
     ax.barh(positions, values, color=["tab:blue" if v >= 0 else "tab:red" for v in values])
-    ax.set_yticks(positions, labels=labels, fontsize=8)
+    ax.set_yticks(positions, labels=[_clip(word.text, 24) for word in words], fontsize=9)
     ax.invert_yaxis()
-    for y, (value, index) in enumerate(zip(values, explanation.best_indices, strict=True)):
-        ax.annotate(f" → {int(index)}", (float(value), y), va="center", fontsize=7)
-    ax.set_xlabel("contribution (best cosine with any document token)")
-    ax.set_title(f"MaxSim {explanation.score:.2f} = sum of {len(labels)} token contributions")
-    fig.tight_layout()
+    for y, word in enumerate(words):
+        matched = " · ".join(word.document_words[:3]) + (" · …" if len(word.document_words) > 3 else "")
+        ax.annotate(f" {_clip(matched, 40)}", (max(word.contribution, 0.0), y), va="center", fontsize=8)
+    ax.set_xlim(min(0.0, *values) if values else 0.0, max([*values, 0.0]) * 1.45 + 0.05)
+    ax.set_xlabel("contribution to the score (its tokens' best cosines, summed)")
+    ax.set_title(textwrap.fill(explanation.summary(), 90), fontsize=9)
     _save(fig, out)
     return fig

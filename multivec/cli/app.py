@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from multivec.cli import manifest, models, verifying
+from multivec.cli import manifest, models, stats, tuning, verifying
 from multivec.cli.files import DEFAULT_CHUNK_WORDS
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.embeddings.factory import EMBEDDERS, make_embedder
@@ -73,6 +73,35 @@ def _embedder_flags(parser: argparse.ArgumentParser, *, default_help: str) -> No
     parser.add_argument("--url", help="Infinity server URL (with --embedder infinity)")
 
 
+def _pool_factor_flag(parser: argparse.ArgumentParser, *, when: str) -> None:
+    def factor(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 2:
+            raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text!r}")
+        return value
+
+    parser.add_argument(
+        "--pool-factor",
+        type=factor,
+        metavar="N",
+        help=f"store about 1/N of each document's token vectors (hierarchical token pooling, docs/pooling.md); {when}",
+    )
+
+
+def _datatype_flag(parser: argparse.ArgumentParser, *, when: str) -> None:
+    from multivec.store.backend import DATATYPES
+
+    parser.add_argument(
+        "--datatype",
+        choices=DATATYPES,
+        metavar="NAME",
+        help=f"storage of the token vectors: {', '.join(DATATYPES)} (docs/scaling.md); {when}",
+    )
+
+
 def _store_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, type=Path, help="store directory (created by `multivec index`)")
     parser.add_argument("--collection", default="multivec", help="collection name (default: %(default)s)")
@@ -105,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="split text files into passages of at most this many words; 0: never (default: %(default)s)",
     )
     index.add_argument("--quiet", action="store_true", help="no progress bar")
+    _pool_factor_flag(index, when="fixed when the store is created (default: none, or the store's own)")
+    _datatype_flag(index, when="fixed when the store is created (default: float32, or the store's own)")
 
     search = commands.add_parser("search", help="search a store", description="Search a store built by `index`.")
     search.add_argument("query", metavar="QUERY")
@@ -112,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=5, help="number of results (default: %(default)s)")
     search.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"file_name": "notes.md"}\'')
     search.add_argument("--exact", action="store_true", help="exact MaxSim over every document (no prefetch)")
+    _hybrid_flags(search, defaults="the store's own")
     search.add_argument("--json", action="store_true", help="print the results as JSON")
     _embedder_flags(search, default_help="default: the one that built the store")
 
@@ -141,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("dataset", metavar="DATASET_DIR", type=Path)
     _embedder_flags(evaluate, default_help="default: colbert with the offline MiniLM")
     evaluate.add_argument("--exact", action="store_true", help="exact MaxSim instead of the two-stage search")
+    _hybrid_flags(evaluate, defaults="dbsf, 0.3")
     evaluate.add_argument("-k", type=int, default=100, help="results per query (default: %(default)s)")
     evaluate.add_argument("--split", default="test", help="qrels split (default: %(default)s)")
     evaluate.add_argument(
@@ -150,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-docs", type=int, help="corpus: the judged documents plus others up to N in all")
     evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    _pool_factor_flag(evaluate, when="default: none")
+    _datatype_flag(evaluate, when="default: float32")
 
     demo = commands.add_parser(
         "demo",
@@ -162,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", type=Path, help="keep the sample and the store in this directory")
     verifying.add_parser(commands, _store_flags)
     models.add_parser(commands)
+    tuning.add_parser(commands, _store_flags)
+    stats.add_parser(commands, _store_flags)
     return parser
 
 
@@ -178,7 +215,14 @@ def _embedder(spec: manifest.EmbedderSpec) -> MultiVectorBaseEmbedding:
 def _open_store(args: argparse.Namespace, embedding: MultiVectorBaseEmbedding) -> Any:
     from multivec.store import MultiVectorStore
 
-    return MultiVectorStore(embedding, args.collection, path=str(args.store), filterable_fields={"path": "keyword"})
+    return MultiVectorStore(
+        embedding,
+        args.collection,
+        path=str(args.store),
+        filterable_fields={"path": "keyword"},
+        pool_factor=getattr(args, "pool_factor", None),
+        multivector_datatype=getattr(args, "datatype", None),
+    )
 
 
 def _check_store_dir(store: Path) -> None:
@@ -237,6 +281,24 @@ def _existing_spec(args: argparse.Namespace) -> manifest.EmbedderSpec:
     return manifest.resolve(args.store, args.collection, embedder=args.embedder, model=args.model, url=args.url)
 
 
+def _hybrid_flags(parser: argparse.ArgumentParser, *, defaults: str) -> None:
+    parser.add_argument(
+        "--mode",
+        choices=("maxsim", "hybrid"),
+        default="maxsim",
+        help="maxsim: late interaction alone; hybrid: BM25 over the stored text fused with it (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--hybrid-fusion", choices=("rrf", "dbsf", "rerank"), help=f"how --mode hybrid fuses (default: {defaults})"
+    )
+    parser.add_argument(
+        "--hybrid-weight",
+        type=float,
+        metavar="W",
+        help=f"lexical weight of --mode hybrid, MaxSim weighs 1 (default: {defaults})",
+    )
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     from multivec.cli.output import hits_json, hits_table
 
@@ -245,7 +307,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
     query_filter = _parse_filter(args.filter)
     spec = _existing_spec(args)
     with _open_store(args, _embedder(spec)) as store:
-        hits = store.search(args.query, k=args.k, filter=query_filter, exact=args.exact)
+        hits = store.search(
+            args.query,
+            k=args.k,
+            filter=query_filter,
+            exact=args.exact,
+            mode=args.mode,
+            hybrid_fusion=args.hybrid_fusion,
+            hybrid_weight=args.hybrid_weight,
+        )
     print(hits_json(hits) if args.json else (hits_table(hits) if hits else "no results"))
     return EXIT_OK
 
@@ -278,7 +348,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.max_queries is not None or args.max_docs is not None:
         dataset = dataset.subset(args.max_queries, args.max_docs)
     embedding = make_embedder(args.embedder or manifest.DEFAULT_EMBEDDER, args.model, args.url)
-    result = evaluate(embedding, dataset, exact=args.exact, k=args.k, show_progress=not args.quiet)
+    result = evaluate(
+        embedding,
+        dataset,
+        exact=args.exact,
+        k=args.k,
+        show_progress=not args.quiet,
+        pool_factor=args.pool_factor,
+        multivector_datatype=args.datatype,
+        mode=args.mode,
+        hybrid_fusion=args.hybrid_fusion,
+        hybrid_weight=args.hybrid_weight,
+    )
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.table())
     return EXIT_OK
 
@@ -305,6 +386,8 @@ _COMMANDS = {
     "demo": _cmd_demo,
     "verify": verifying.run,
     "models": models.run,
+    "tune": tuning.run,
+    "stats": stats.run,
 }
 
 

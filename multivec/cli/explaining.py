@@ -1,7 +1,8 @@
-"""``multivec explain``: why a stored document matched a query, as a token table and optionally a PNG.
+"""``multivec explain``: why a stored document matched a query, as a word table and optionally a PNG.
 
-For image records (images, PDF pages) with an embedder that knows its patch layout, the PNG holds one similarity map
-per query token over the page plus a combined map; otherwise it is a bar chart of the token contributions.
+For image records (images, PDF pages) with an embedder that knows its patch layout, the PNG shows the query words
+that added most to the score, each over the page with the region it matched outlined; otherwise it is a bar chart of
+the query words' contributions, annotated with the document words they matched.
 
 The table is :meth:`multivec.explain.Explanation.table`; the picture :meth:`multivec.explain.Explanation.plot`.
 """
@@ -19,7 +20,9 @@ __all__ = ["explanation_json", "run_explain"]
 
 
 def explanation_json(explanation: Explanation, record: Record) -> str:
-    """The explanation as JSON: record id, score, relevance and one object per query token."""
+    """The explanation as JSON: record id, score, relevance, one object per query word (largest contribution
+    first: the word, its token rows, its contribution, the document words or page patches it matched) and one per
+    query token."""
     tokens = [
         {
             "token": m.label,
@@ -29,10 +32,20 @@ def explanation_json(explanation: Explanation, record: Record) -> str:
         }
         for m in explanation.matches()
     ]
+    words = [
+        {
+            "word": w.text,
+            "tokens": list(w.token_indices),
+            "contribution": w.contribution,
+            "matched": list(w.document_words),
+        }
+        for w in explanation.top_words()
+    ]
     data: dict[str, Any] = {
         "id": record.id,
         "score": explanation.score,
         "relevance": explanation.relevance,
+        "words": words,
         "tokens": tokens,
     }
     return json.dumps(data, indent=2, ensure_ascii=False)
@@ -49,5 +62,5 @@ def run_explain(
         from multivec.plot import close
 
         close(explanation.plot(out))
-        shown = "similarity maps" if explanation.grid is not None else "token contributions"
+        shown = "similarity maps of the top words" if explanation.grid is not None else "word contributions"
     return explanation, explanation.record, shown

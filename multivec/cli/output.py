@@ -65,11 +65,14 @@ def hits_table(hits: Sequence[Hit], *, width: int | None = None, base: str | os.
 
 
 def hits_json(hits: Sequence[Hit]) -> str:
-    """The hits as a JSON array of objects (rank, id, score, relevance, source, page, modality, content, metadata)."""
+    """The hits as a JSON array of objects (rank, id, score, relevance, source, page, modality, content, metadata;
+    ``hybrid``, the parts of the score, for hybrid searches)."""
     items: list[dict[str, Any]] = []
     for rank, hit in enumerate(hits, 1):
         item = asdict(hit)
         items.append({"rank": rank, **{key: item[key] for key in _FIELDS}})
+        if hit.hybrid is not None:  # the parts of a hybrid hit's fused score
+            items[-1]["hybrid"] = item["hybrid"]
     return json.dumps(items, indent=2, ensure_ascii=False)
 
 

@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 from collections.abc import Callable
@@ -23,10 +24,11 @@ from typing import Any, TypeVar
 
 from multivec.errors import ModelLoadError, MultivecError
 
-__all__ = ["hub_file", "is_offline", "load_or_raise", "read_json"]
+__all__ = ["hub_file", "installed_versions", "is_offline", "load_or_raise", "read_json", "version_hint"]
 
 T = TypeVar("T")
 _TRUE = {"1", "true", "yes", "on"}
+_STACK = ("torch", "transformers", "colpali-engine")
 
 
 def is_offline() -> bool:
@@ -81,15 +83,44 @@ def read_json(model_name: str, filename: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def installed_versions() -> str:
+    """The versions of the packages a local model runs on, for error messages.
+
+    >>> installed_versions().startswith("torch ")
+    True
+    >>> "version incompatibility" in version_hint()
+    True
+    """
+    found = []
+    for package in _STACK:
+        try:
+            found.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{package} not installed")
+    return ", ".join(found)
+
+
 def load_or_raise(load: Callable[[], T], model_name: str, what: str) -> T:
-    """Run a ``from_pretrained`` call, turning its failures into :class:`ModelLoadError`."""
+    """Run a ``from_pretrained`` call, turning its failures into :class:`ModelLoadError`.
+
+    Only a failure to find or read files (``OSError``) is blamed on the model's location; any other failure with the
+    files in place comes from the code that reads them, so the message names the installed versions instead.
+    """
     try:
         return load()
     except MultivecError:
         raise
     except Exception as err:  # transformers raises OSError, ValueError, KeyError, … depending on the failure
         first_line = (str(err).strip().splitlines() or [""])[0][:300]
+        hint = _how_to_provide(model_name) if isinstance(err, OSError) else version_hint()
         raise ModelLoadError(
-            f"cannot load the {what} of {model_name!r} ({type(err).__name__}: {first_line}); "
-            f"{_how_to_provide(model_name)}"
+            f"cannot load the {what} of {model_name!r} ({type(err).__name__}: {first_line}); {hint}"
         ) from err
+
+
+def version_hint() -> str:
+    """Why a model whose files were found did not load: the installed versions, not the files."""
+    return (
+        f"the model files were found, so this is most likely a version incompatibility between the installed "
+        f"{installed_versions()}"
+    )

@@ -40,11 +40,12 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 from PIL import Image
 
+from multivec import telemetry
 from multivec._closing import Closing
 from multivec._options import boolean, items, positive_int
 from multivec._progress import tqdm
@@ -52,6 +53,9 @@ from multivec.errors import ConfigurationError, EmbeddingError, InvalidInputErro
 from multivec.images import DEFAULT_MAX_PIXELS, load_image, load_images
 from multivec.patch_grid import PatchGrid
 from multivec.types import Embedding, ImageInput
+
+if TYPE_CHECKING:
+    from multivec.telemetry import EmbedderStats
 
 __all__ = ["MultiVectorBaseEmbedding", "MultiVectorMultiModalEmbedding"]
 
@@ -155,6 +159,34 @@ class MultiVectorBaseEmbedding(Closing, ABC):
             checked.append(arr)
         return checked
 
+    # -- observed model calls: every embed_* method ends in one of these (see multivec.telemetry) ----------------
+
+    def _observe(self, operation: str) -> telemetry.Observation:
+        recorder = telemetry.recorder_of(self)
+        return telemetry.Observation(recorder, "embed", operation, {telemetry.EMBEDDER: type(self).__name__})
+
+    def _texts(self, texts: list[str], is_query: bool) -> list[Embedding]:
+        with self._observe("query" if is_query else "documents") as call:
+            return call.embedded(self._checked(self._embed_texts(texts, is_query=is_query), len(texts)))
+
+    async def _atexts(self, texts: list[str], is_query: bool) -> list[Embedding]:
+        with self._observe("query" if is_query else "documents") as call:
+            return call.embedded(self._checked(await self._aembed_texts(texts, is_query=is_query), len(texts)))
+
+    def stats(self) -> EmbedderStats:
+        """Calls, items, token vectors, errors and p50/p95 latency of this embedder's model calls, per operation.
+
+        See :class:`~multivec.telemetry.EmbedderStats` (a cached embedder adds its cache's hits and misses).
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> emb = DeterministicFakeMultiVectorEmbedding(dim=8)
+        >>> _ = emb.embed_query("red apples"), emb.embed_documents(["red", "blue cars"])
+        >>> s = emb.stats()
+        >>> s.calls, s.items, s.tokens, sorted(s.operations)
+        (2, 3, 5, ['documents', 'query'])
+        """
+        return telemetry.EmbedderStats.of(self)
+
     # -- labels (optional) ---------------------------------------------------------------------------------------
 
     def query_tokens(self, query: str) -> list[str] | None:
@@ -177,33 +209,33 @@ class MultiVectorBaseEmbedding(Closing, ABC):
 
     def embed_query(self, query: str) -> Embedding:
         """Embed one search query (query-side encoding where the model distinguishes queries)."""
-        return self._checked(self._embed_texts([_check_text(query, None)], is_query=True), 1)[0]
+        return self._texts([_check_text(query, None)], True)[0]
 
     async def aembed_query(self, query: str) -> Embedding:
         """Async twin of :meth:`embed_query`."""
-        return self._checked(await self._aembed_texts([_check_text(query, None)], is_query=True), 1)[0]
+        return (await self._atexts([_check_text(query, None)], True))[0]
 
     def embed_text(self, text: str) -> Embedding:
         """Embed one document text."""
-        return self._checked(self._embed_texts([_check_text(text, None)], is_query=False), 1)[0]
+        return self._texts([_check_text(text, None)], False)[0]
 
     async def aembed_text(self, text: str) -> Embedding:
         """Async twin of :meth:`embed_text`."""
-        return self._checked(await self._aembed_texts([_check_text(text, None)], is_query=False), 1)[0]
+        return (await self._atexts([_check_text(text, None)], False))[0]
 
     def embed_documents(self, texts: Sequence[str]) -> list[Embedding]:
         """Embed document texts; every text is validated before any is embedded."""
         checked = _check_texts(texts)
         if not checked:
             return []
-        return self._checked(self._embed_texts(checked, is_query=False), len(checked))
+        return self._texts(checked, False)
 
     async def aembed_documents(self, texts: Sequence[str]) -> list[Embedding]:
         """Async twin of :meth:`embed_documents`."""
         checked = _check_texts(texts)
         if not checked:
             return []
-        return self._checked(await self._aembed_texts(checked, is_query=False), len(checked))
+        return await self._atexts(checked, False)
 
     def embed_documents_batch(self, texts: Sequence[str], show_progress: bool = False) -> list[Embedding]:
         """Embed many texts in chunks of ``embed_batch_size`` (progress bar with ``show_progress=True``)."""
@@ -301,26 +333,26 @@ class MultiVectorMultiModalEmbedding(MultiVectorBaseEmbedding):
     def embed_image(self, image: ImageInput) -> Embedding:
         """Embed one image (path, bytes, BytesIO or PIL image)."""
         decoded = load_image(image, **self._image_options())
-        return self._checked(self._embed_images([decoded]), 1)[0]
+        return self._images([decoded])[0]
 
     async def aembed_image(self, image: ImageInput) -> Embedding:
         """Async twin of :meth:`embed_image`."""
         decoded = await asyncio.to_thread(load_image, image, **self._image_options())
-        return self._checked(await self._aembed_images([decoded]), 1)[0]
+        return (await self._aimages([decoded]))[0]
 
     def embed_images(self, images: Sequence[ImageInput]) -> list[Embedding]:
         """Embed images; every image is decoded and validated before any is embedded."""
         decoded = self.load_images(images)
         if not decoded:
             return []
-        return self._checked(self._embed_images(decoded), len(decoded))
+        return self._images(decoded)
 
     async def aembed_images(self, images: Sequence[ImageInput]) -> list[Embedding]:
         """Async twin of :meth:`embed_images`."""
         decoded = await asyncio.to_thread(self.load_images, images)
         if not decoded:
             return []
-        return self._checked(await self._aembed_images(decoded), len(decoded))
+        return await self._aimages(decoded)
 
     def embed_images_batch(self, images: Sequence[ImageInput], show_progress: bool = False) -> list[Embedding]:
         """Embed many images in chunks of ``embed_batch_size`` (progress bar with ``show_progress=True``)."""
@@ -333,7 +365,15 @@ class MultiVectorMultiModalEmbedding(MultiVectorBaseEmbedding):
         return await self._arun_batched(decoded, self._aembed_decoded, show_progress, "Embedding images")
 
     def _embed_decoded(self, images: Sequence[Image.Image]) -> list[Embedding]:
-        return self._checked(self._embed_images(list(images)), len(images))
+        return self._images(list(images))
 
     async def _aembed_decoded(self, images: Sequence[Image.Image]) -> list[Embedding]:
-        return self._checked(await self._aembed_images(list(images)), len(images))
+        return await self._aimages(list(images))
+
+    def _images(self, images: list[Image.Image]) -> list[Embedding]:
+        with self._observe("images") as call:
+            return call.embedded(self._checked(self._embed_images(images), len(images)))
+
+    async def _aimages(self, images: list[Image.Image]) -> list[Embedding]:
+        with self._observe("images") as call:
+            return call.embedded(self._checked(await self._aembed_images(images), len(images)))

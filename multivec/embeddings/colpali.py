@@ -19,7 +19,7 @@ batch it was embedded in. The model is loaded once, at construction, on ``device
 ``torch_dtype`` (auto: bfloat16 on cuda, float32 elsewhere), and run under ``torch.inference_mode()`` in chunks of
 ``batch_size``; forward passes are serialised per instance (the async methods run them on one worker thread).
 
-Example (needs ``pip install "multivec[local]"``; a tiny random ColQwen2 stands in for the real weights, which
+Example (needs ``pip install "multivec-retrieval[local]"``; a tiny random ColQwen2 stands in for the real weights, which
 would be ``ColPaliEmbeddings("vidore/colqwen2-v1.0")``: 128-d vectors, about 700 per page)::
 
     >>> import tempfile
@@ -48,7 +48,7 @@ from PIL import Image
 from multivec._options import positive_int
 from multivec.embeddings import _compat
 from multivec.embeddings._batching import length_sorted_batches
-from multivec.embeddings._hub import hub_file, load_or_raise, read_json
+from multivec.embeddings._hub import hub_file, load_or_raise, read_json, version_hint
 from multivec.embeddings.base import MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError, EmbeddingError, InvalidInputError, ModelLoadError
 from multivec.images import DEFAULT_MAX_PIXELS
@@ -65,7 +65,8 @@ class ModelFamily:
     ``model_types`` are the ``model_type`` values of the checkpoint's ``config.json``; ``multi_vector`` and
     ``single_vector`` the colpali-engine class names (looked up in the installed colpali-engine);
     ``name_hints`` lower-case substrings of hub ids, used only for adapter-only repos without a ``config.json``.
-    ``min_image_size``/``max_aspect_ratio`` are what the family's image processor accepts.
+    ``min_image_size``/``max_aspect_ratio`` are what the family's image processor accepts. ``prefix_token_types``:
+    the model reads ``token_type_ids`` and every input is one bidirectional prefix (type 0), as in training.
     """
 
     name: str
@@ -75,6 +76,7 @@ class ModelFamily:
     name_hints: tuple[str, ...] = ()
     min_image_size: tuple[int, int] = (3, 3)
     max_aspect_ratio: float | None = None
+    prefix_token_types: bool = False
 
 
 #: Known families, most specific name hints first (``colqwen2.5`` before ``colqwen2``).
@@ -84,7 +86,7 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
     ),
     ModelFamily("Qwen2-VL", ("qwen2_vl",), "ColQwen2", "BiQwen2", ("colqwen2", "biqwen2"), (28, 28), 200.0),
     ModelFamily("Qwen3-VL", ("qwen3_vl",), "ColQwen3", None, ("colqwen3",), (32, 32), 200.0),
-    ModelFamily("PaliGemma", ("paligemma",), "ColPali", "BiPali", ("colpali", "bipali")),
+    ModelFamily("PaliGemma", ("paligemma",), "ColPali", "BiPali", ("colpali", "bipali"), prefix_token_types=True),
     ModelFamily("Idefics3", ("idefics3", "smolvlm"), "ColIdefics3", "BiIdefics3", ("colsmol", "colidefics3")),
     ModelFamily("Idefics2", ("idefics2",), "ColIdefics2", "BiIdefics2", ("colidefics2",)),
     ModelFamily("Gemma3", ("gemma3",), "ColGemma3", "BiGemma3", ("colgemma",)),
@@ -166,7 +168,7 @@ def _resolve(model_name: str, model_class: str | type | None, processor_class: A
         processor = _compat.colpali_class(processor)
     if processor is None:
         raise ConfigurationError(f"no processor class found for {name!r}; pass processor_class=")
-    return _Resolved(cls, processor, _family_of(name))
+    return _Resolved(cls, _compat.usable_processor_class(processor), _family_of(name))
 
 
 class _ColEngineEmbeddings(MultiVectorMultiModalEmbedding):
@@ -210,6 +212,12 @@ class _ColEngineEmbeddings(MultiVectorMultiModalEmbedding):
         model = load_or_raise(
             lambda: resolved.model_class.from_pretrained(self.model_name, **kwargs), self.model_name, "model"
         )
+        unloaded = _compat.tie_unloaded_weights(model)
+        if unloaded:
+            raise ModelLoadError(
+                f"loading {self.model_name!r} left {len(unloaded)} weight(s) without data ({', '.join(unloaded[:3])}); "
+                f"{version_hint()}"
+            )
         self._model = load_or_raise(lambda: model.to(self.device).eval(), self.model_name, f"model on {self.device}")
         self._processor = load_or_raise(
             lambda: resolved.processor_class.from_pretrained(self.model_name), self.model_name, "processor"
@@ -275,6 +283,10 @@ class _ColEngineEmbeddings(MultiVectorMultiModalEmbedding):
 
     def _forward(self, batch: Any) -> tuple[Any, Any]:
         moved = _compat.batch_to(batch, self.device, self.torch_dtype)
+        if self.family.prefix_token_types and "token_type_ids" not in moved:
+            # colpali-engine's queries come without token types; transformers 5 then attends causally once a batch
+            # is padded (a text's vectors would depend on its batch mates), where 4.x and training used one prefix.
+            moved["token_type_ids"] = self._torch.zeros_like(moved["input_ids"])
         with self._lock, self._torch.inference_mode():
             output = self._model(**moved)
         return output, moved["attention_mask"]

@@ -74,6 +74,8 @@ from tenacity.retry import retry_if_exception, retry_if_result
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from multivec import telemetry
+from multivec._flow import run_async, run_sync
 from multivec._options import boolean, choice, number, positive_int
 from multivec.embeddings import _infinity_protocol as proto
 from multivec.embeddings.base import MultiVectorMultiModalEmbedding
@@ -614,6 +616,7 @@ class InfinityEmbeddings(MultiVectorMultiModalEmbedding):
             response: httpx.Response = await retrying(self._attempt, call, deadline)
         except httpx.HTTPError as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
+            telemetry.add_retries(attempts - 1)
             if proto.is_retryable_exception(exc) and self._out_of_time(deadline, attempts):
                 last = f"{type(exc).__name__}: {exc}"
                 raise proto.timeout_error(
@@ -621,6 +624,7 @@ class InfinityEmbeddings(MultiVectorMultiModalEmbedding):
                 ) from exc
             raise proto.error_from_transport(exc, url=call.url, attempts=attempts) from exc
         attempts = retrying.statistics.get("attempt_number", 1)
+        telemetry.add_retries(attempts - 1)
         if response.is_success:
             return response
         if proto.is_retryable_status(response.status_code) and self._out_of_time(deadline, attempts):
@@ -647,16 +651,13 @@ class InfinityEmbeddings(MultiVectorMultiModalEmbedding):
 
     def _send(self, call: _Call, deadline: _Deadline) -> httpx.Response:
         # the coroutine bounds itself; the extra second only guards against a loop that stopped running
-        return _IO.run(self._asend(call, deadline), max(deadline.remaining(), 0.0) + 1.0)
+        # carry: the loop thread counts retries against, and traces under, the caller's operation
+        return _IO.run(telemetry.carry(self._asend(call, deadline)), max(deadline.remaining(), 0.0) + 1.0)
 
     def _drive(self, flow: _Flow[T]) -> T:
         deadline = _Deadline.start(self.timeout)
         try:
-            calls = next(flow)
-            while True:
-                calls = flow.send([self._send(call, deadline) for call in calls])
-        except StopIteration as stop:
-            return stop.value
+            return run_sync(flow, lambda calls: [self._send(call, deadline) for call in calls])
         except concurrent.futures.TimeoutError:
             raise proto.timeout_error(url=self.url, deadline=self.timeout, attempts=0) from None
         except InfinityError as err:
@@ -666,11 +667,7 @@ class InfinityEmbeddings(MultiVectorMultiModalEmbedding):
     async def _adrive(self, flow: _Flow[T]) -> T:
         deadline = _Deadline.start(self.timeout)
         try:
-            calls = next(flow)
-            while True:
-                calls = flow.send(await self._asend_all(calls, deadline))
-        except StopIteration as stop:
-            return stop.value
+            return await run_async(flow, functools.partial(self._asend_all, deadline=deadline))
         except InfinityError as err:
             self._scrub(err)
             raise

@@ -13,8 +13,10 @@ Collection schema (the same on both):
   ``MaxSim`` comparator, HNSW disabled (``m=0``): used for the MaxSim rerank and exact search.
 - ``"pooled_tokens"`` (collections created with ``token_pooling=g``): the means of every ``g`` consecutive token
   vectors, L2-normalised, MaxSim, ``m=0``: a cheap middle stage between the first stage and the full MaxSim.
-- payload ``{"id", "content", "metadata", "modality", "source", "page"}`` with payload indexes on
-  ``metadata.<field>`` for every declared filterable field.
+- payload ``{"id", "content", "metadata", "modality", "source", "page", "lexical"}`` with payload indexes on
+  ``metadata.<field>`` for every declared filterable field. ``"lexical"`` is the text of the lexical (BM25) side of
+  hybrid search (:mod:`multivec.store.hybrid`): a text document's content, an image page's PDF text layer, absent
+  for items without text; hybrid collections have a BM25-scoring text index on it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from multivec.errors import ConfigurationError, DimensionMismatchError, StoreErr
 __all__ = [
     "DENSE",
     "FIELD_TYPES",
+    "LEXICAL",
     "MULTIVECTOR",
     "POOLED",
     "Backend",
@@ -39,7 +42,9 @@ __all__ = [
     "CollectionSpec",
     "Count",
     "Delete",
+    "EnableLexical",
     "Finish",
+    "HybridQuery",
     "Op",
     "PointData",
     "Query",
@@ -47,6 +52,7 @@ __all__ = [
     "RetrieveVectors",
     "ScoredPayload",
     "Scroll",
+    "SetPayload",
     "Snapshot",
     "Upsert",
 ]
@@ -54,9 +60,47 @@ __all__ = [
 DENSE = "dense"
 MULTIVECTOR = "multivector"
 POOLED = "pooled_tokens"
+#: Payload key of the text the lexical (BM25) index holds (see :mod:`multivec.store.hybrid`).
+LEXICAL = "lexical"
 #: Filterable field types accepted in ``filterable_fields``.
 FIELD_TYPES = ("keyword", "integer", "float", "bool", "text", "datetime")
-DATATYPES = ("float16", "float32")
+#: Storage types of the token vectors. ``turbo8`` is Qdrant's 8-bit TurboQuant storage (about ``dim + 4`` bytes a
+#: token vector); a plain ``uint8`` is not offered: on L2-normalised vectors it kept nDCG@10 at 0.06 (see
+#: docs/scaling.md).
+DATATYPES = ("float16", "float32", "turbo8")
+#: The datatype of a new collection when none is asked for.
+DEFAULT_DATATYPE = "float32"
+
+#: Search-time ``ef`` of the first stage's HNSW (the engine uses at least the prefetch limit). At 100k ColBERT-like
+#: documents in segments of 20k-25k, recall@100 against an exact dense search was 0.974-0.979 at ef 100, 0.980-0.986
+#: at 128 and 0.991-0.995 at 200 (docs/scaling.md); 128 keeps >= 0.97 with margin.
+DEFAULT_HNSW_EF = 128
+#: Dense vectors a segment needs before its first stage searches the HNSW graph instead of scanning. Measured at
+#: 100k pooled vectors: segments of ~7k points took 14 ms with HNSW against 25 ms scanned on a loaded box, segments
+#: of 20k-25k 1.3-1.6 ms; below that a scan is as fast and exact (small stores keep exact first stages).
+FULL_SCAN_POINTS = 20_000
+
+
+def full_scan_threshold_kb(dim: int) -> int:
+    """Qdrant's ``full_scan_threshold`` (KB of one segment's float32 dense vectors) for :data:`FULL_SCAN_POINTS`.
+
+    >>> full_scan_threshold_kb(128), full_scan_threshold_kb(384)
+    (10000, 30000)
+    """
+    return FULL_SCAN_POINTS * dim * 4 // 1024
+
+
+def token_vector_bytes(datatype: str, dim: int) -> int:
+    """Bytes one stored token vector of ``dim`` values takes in ``datatype`` (measured on qdrant-edge 0.9).
+
+    >>> token_vector_bytes("float32", 128), token_vector_bytes("float16", 128), token_vector_bytes("turbo8", 128)
+    (512, 256, 132)
+    """
+    if datatype == "turbo8":
+        return dim + 4  # one byte a value and a float32 scale per vector
+    return dim * (2 if datatype == "float16" else 4)
+
+
 #: Version of the collection metadata layout multivec writes.
 METADATA_VERSION = 1
 
@@ -69,27 +113,39 @@ class CollectionSpec:
     dim: int
     multi_vector: bool
     model_name: str
-    datatype: str
+    #: ``None``: none asked for (a new collection gets :data:`DEFAULT_DATATYPE`, an existing one keeps its own)
+    datatype: str | None
     filterable_fields: dict[str, str]
     options: dict[str, Any]
     token_pooling: int | None = None
+    #: ingest-time token pooling (:mod:`multivec.pooling`); ``None``: none asked for (a new collection has none, an
+    #: existing one keeps its own)
+    pool_factor: int | None = None
+    #: hybrid search defaults (:class:`multivec.store.hybrid.HybridSettings` as a dict): a new collection gets its
+    #: lexical index and records them; ``None``: a collection without the lexical side
+    hybrid: dict[str, Any] | None = None
 
     def metadata(self) -> dict[str, Any]:
         """The collection metadata multivec persists (and checks on reopen)."""
         return {
+            **({"hybrid": dict(self.hybrid)} if self.hybrid is not None else {}),
             "multivec": METADATA_VERSION,
             "model_name": self.model_name,
             "dim": self.dim,
             "multi_vector": self.multi_vector,
-            "datatype": self.datatype,
+            "datatype": self.datatype or DEFAULT_DATATYPE,
             "token_pooling": self.token_pooling,
+            "pool_factor": self.pool_factor,
         }
 
 
 def check_spec(spec: CollectionSpec) -> None:
     """Validate the parts of a spec both backends share."""
-    if spec.datatype not in DATATYPES:
-        raise ConfigurationError(f"multivector_datatype must be one of {DATATYPES}, got {spec.datatype!r}")
+    if spec.datatype is not None and spec.datatype not in DATATYPES:
+        raise ConfigurationError(
+            f"multivector_datatype must be one of {', '.join(DATATYPES)} (or None: the collection's own), got "
+            f"{spec.datatype!r}"
+        )
     for key, kind in spec.filterable_fields.items():
         if not isinstance(key, str) or not key:
             raise ConfigurationError(f"filterable_fields keys must be non-empty strings, got {key!r}")
@@ -155,6 +211,37 @@ class Query:
 
 
 @dataclass(frozen=True)
+class HybridQuery:
+    """Hybrid search, sent to the engine as one request (returns ``tuple[list[ScoredPayload], list[ScoredPayload]]``:
+    the late-interaction results, then the lexical ones).
+
+    ``query`` is the late-interaction search (its ``limit``: that branch's candidates); the lexical branch ranks the
+    ``lexical_limit`` best items for ``text`` by BM25 over the :data:`LEXICAL` text index, with the same filter.
+    ``rerank``: the lexical candidates also join the first stage of ``query`` (pooled-vector candidates and BM25
+    candidates, reranked by MaxSim) in that one query.
+    """
+
+    query: Query
+    text: str
+    lexical_limit: int
+    rerank: bool = False
+
+
+@dataclass(frozen=True)
+class EnableLexical:
+    """Create the lexical text index (if missing) and persist ``settings`` as the collection's hybrid defaults."""
+
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SetPayload:
+    """Set payload keys point by point, ``{point id: {key: value}}``, keeping the others (returns ``None``)."""
+
+    values: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Retrieve:
     """Payloads of the points with these ids; missing ids are skipped (returns ``list[dict]``)."""
 
@@ -211,7 +298,21 @@ class Count:
     filter: models.Filter | None = None
 
 
-Op = Upsert | Finish | Query | Retrieve | RetrieveVectors | Snapshot | Scroll | Delete | Clear | Count
+Op = (
+    Upsert
+    | Finish
+    | Query
+    | HybridQuery
+    | EnableLexical
+    | SetPayload
+    | Retrieve
+    | RetrieveVectors
+    | Snapshot
+    | Scroll
+    | Delete
+    | Clear
+    | Count
+)
 
 
 class Backend(ABC):
@@ -280,7 +381,9 @@ def resolve_metadata(stored: dict[str, Any] | None, spec: CollectionSpec, where:
 
     Raises :class:`DimensionMismatchError` when the stored dimension differs from the embedder's, and
     :class:`ConfigurationError` when a multi-vector collection is opened with a single-vector embedder or the
-    reverse. The stored datatype wins over ``spec.datatype`` (it is fixed when the collection is created).
+    reverse. A ``spec.datatype`` other than ``None`` must equal the stored one (it is fixed when the collection is
+    created), else :class:`ConfigurationError` naming both. So must a ``spec.pool_factor`` other than ``None``
+    (a collection without the key has none).
     """
     if stored is None:
         return spec.metadata()
@@ -294,5 +397,19 @@ def resolve_metadata(stored: dict[str, Any] | None, spec: CollectionSpec, where:
         raise ConfigurationError(
             f"{where} is a {kinds[bool(stored.get('multi_vector'))]} collection but the embedder "
             f"{spec.model_name!r} is {kinds[spec.multi_vector]}; use a matching embedder or another collection"
+        )
+    stored_datatype = stored.get("datatype", DEFAULT_DATATYPE)
+    if spec.datatype is not None and spec.datatype != stored_datatype:
+        raise ConfigurationError(
+            f"{where} stores its token vectors as {stored_datatype!r} but multivector_datatype={spec.datatype!r} "
+            "was passed; the datatype is fixed when a collection is created, so leave multivector_datatype out to "
+            "keep the collection's own, or use another collection"
+        )
+    stored_factor = stored.get("pool_factor")  # absent in collections made before pooling existed: none
+    if spec.pool_factor is not None and spec.pool_factor != stored_factor:
+        raise ConfigurationError(
+            f"{where} was created with pool_factor={stored_factor!r} but pool_factor={spec.pool_factor!r} was "
+            "passed; its stored token vectors were pooled (or not) when they were written, so leave pool_factor "
+            "out to keep the collection's own, or use another collection"
         )
     return dict(stored)

@@ -7,7 +7,7 @@ kind, datatype), ``multivec.state.json`` (the record count of the last acknowled
 (the edge shard: WAL plus mmap'd segments); see :mod:`multivec.store.layout`. Without a ``path`` the store lives in a
 temporary directory removed on :meth:`close`.
 
-Operational rules, from measurements in ``shared/reference/qdrant.md``:
+Operational rules, from measurements of qdrant-edge 0.9:
 
 - One process owns a store directory (:mod:`multivec.store.lock`): an open from another process raises
   :class:`~multivec.errors.StoreLockedError` before anything in the directory is read or written. In one process,
@@ -41,6 +41,10 @@ Operational rules, from measurements in ``shared/reference/qdrant.md``:
   (38 ms), in four they rerank on two (19 ms). ``optimize()`` also runs after a write call once
   ``optimize_threshold`` points (default 5000) have been written since the last one, and on demand via
   ``store.optimize()``. New points are searchable (brute force) before that.
+- The first stage (the pooled ``dense`` vector) is an HNSW search in every sealed segment holding at least
+  :data:`~multivec.store.backend.FULL_SCAN_POINTS` documents and an exact scan in smaller ones, so small stores keep exact first stages
+  and large ones grow sub-linearly; a segment holds ``segment_mb`` MB of vectors, so the HNSW needs a
+  ``segment_mb`` that fits that many documents (docs/scaling.md: 1024 for 20k+ ColBERT passages in ``turbo8``).
 - Token vectors are mapped lazily (Qdrant's "cold" memory tier), so opening does not wait for them: the engine's
   "cached" tier loads them all first (1.5-2.7 s for 20k ColBERT-like documents on this project's 2-vCPU box, since
   the engine also drops its files from the page cache on close), the cold one opens in 0.2 s. A background
@@ -49,7 +53,8 @@ Operational rules, from measurements in ``shared/reference/qdrant.md``:
 
 Edge-only options (``MultiVectorStore(..., **collection_options)``): ``on_disk`` (skip the warm-up of the full
 token vectors: they are read from disk as queries touch them, for collections larger than RAM),
-``max_search_threads``, ``search_pool_core``, ``optimize_threshold``, ``segment_mb``. They apply to the store as
+``max_search_threads``, ``search_pool_core``, ``optimize_threshold``, ``segment_mb``, ``hnsw_ef`` (search-time
+``ef`` of the first stage's HNSW, default :data:`~multivec.store.backend.DEFAULT_HNSW_EF`). They apply to the store as
 it is opened, a new one or an existing one, and an option left out has its default: none of them sticks to the
 store from an earlier open.
 """
@@ -85,7 +90,9 @@ from multivec.errors import (
 )
 from multivec.store import space
 from multivec.store.backend import (
+    DEFAULT_HNSW_EF,
     DENSE,
+    LEXICAL,
     MULTIVECTOR,
     POOLED,
     Backend,
@@ -93,7 +100,9 @@ from multivec.store.backend import (
     CollectionSpec,
     Count,
     Delete,
+    EnableLexical,
     Finish,
+    HybridQuery,
     Op,
     PointData,
     Query,
@@ -101,12 +110,15 @@ from multivec.store.backend import (
     RetrieveVectors,
     ScoredPayload,
     Scroll,
+    SetPayload,
     Snapshot,
     Upsert,
+    full_scan_threshold_kb,
     ids_filter,
     resolve_metadata,
     snapshot_point,
     stored_vectors,
+    token_vector_bytes,
 )
 from multivec.store.filters import metadata_path
 from multivec.store.layout import (
@@ -129,13 +141,26 @@ T = TypeVar("T")
 DEFAULT_OPTIMIZE_THRESHOLD = 5000
 #: MB of vectors after which the write segment is sealed (see the module docstring).
 DEFAULT_SEGMENT_MB = 128
-EDGE_OPTIONS = ("on_disk", "max_search_threads", "search_pool_core", "optimize_threshold", "segment_mb")
+EDGE_OPTIONS = ("on_disk", "max_search_threads", "search_pool_core", "optimize_threshold", "segment_mb", "hnsw_ef")
 #: Options of this process's search thread pool rather than of the stored data. qdrant-edge persists the ones it is
 #: given in the shard's ``edge_config.json`` and keeps them when a later load leaves them unset (there is no value
 #: that unpins ``search_pool_core``), so the store removes the ones not given from that file before loading.
 _SEARCH_POOL_OPTIONS = ("max_search_threads", "search_pool_core")
 _QDRANT_INDEXING_THRESHOLD_KB = 20_000
+#: Hybrid settings given to ``enable_hybrid()`` (``multivec.json`` never changes after creation).
+HYBRID_FILE = "multivec.hybrid.json"
+#: The lexical index of hybrid search: English words, lowercased, without stop words, Snowball-stemmed, scored by
+#: BM25 (on Cranfield BM25 nDCG@10 was 0.375 with stemming and stop words, 0.341 without either).
+_LEXICAL_INDEX = qe.TextIndexParams(
+    tokenizer=qe.TokenizerType.Word,
+    lowercase=True,
+    stopwords=qe.Language.English,
+    stemmer=qe.SnowballParams(qe.SnowballLanguage.English),
+    scoring=True,
+)
 _SCROLL_PAGE = 1000
+#: Search results leave out the lexical text (a copy of the content, needed by the index only).
+_RESULT_PAYLOAD = qe.PayloadSelector.Exclude([LEXICAL])
 
 _FIELD_SCHEMA = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -145,7 +170,11 @@ _FIELD_SCHEMA = {
     "text": qe.PayloadSchemaType.Text,
     "datetime": qe.PayloadSchemaType.Datetime,
 }
-_DATATYPE = {"float16": qe.VectorStorageDatatype.Float16, "float32": qe.VectorStorageDatatype.Float32}
+_DATATYPE = {
+    "float16": qe.VectorStorageDatatype.Float16,
+    "float32": qe.VectorStorageDatatype.Float32,
+    "turbo8": qe.VectorStorageDatatype.Turbo8,
+}
 
 
 #: Writes: the ledger is marked pending before the first of a write call, and records the count after the ones
@@ -178,7 +207,10 @@ class EdgeBackend(Backend):
         threads, core = (spec.options.get(name) for name in _SEARCH_POOL_OPTIONS)
         self._search_threads = None if threads is None else positive_int(threads, "max_search_threads")
         self._search_core = None if core is None else non_negative_int(core, "search_pool_core")
-        warmed = [POOLED] if spec.options.get("on_disk") else [MULTIVECTOR, POOLED]
+        self._hnsw_ef = positive_int(spec.options.get("hnsw_ef", DEFAULT_HNSW_EF), "hnsw_ef")
+        #: Whether the full token vectors stay on disk (not warmed into the page cache).
+        self.on_disk = bool(spec.options.get("on_disk"))
+        warmed = [POOLED] if self.on_disk else [MULTIVECTOR, POOLED]
         warmed_dirs = {f"vector_storage-{name}" for name in warmed}
         self._pending_points = 0
         self._pending_bytes = 0
@@ -221,7 +253,11 @@ class EdgeBackend(Backend):
 
     def _config(self, spec: CollectionSpec) -> qe.EdgeConfig:
         dim = spec.dim
-        vectors = {DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)}
+        # the first stage: HNSW in every sealed segment whose dense vectors pass FULL_SCAN_POINTS (a scan below)
+        dense_index = qe.HnswIndexConfig(
+            m=16, ef_construct=100, full_scan_threshold=full_scan_threshold_kb(dim), max_indexing_threads=0
+        )
+        vectors = {DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, hnsw_config=dense_index)}
         if spec.multi_vector:
             names = [MULTIVECTOR, POOLED] if self.metadata.get("token_pooling") else [MULTIVECTOR]
             for name in names:
@@ -260,6 +296,9 @@ class EdgeBackend(Backend):
             ledger.commit(0)
             return metadata, ledger
         stored, checksum = read_metadata(meta_file)
+        hybrid_file = self.directory / HYBRID_FILE
+        if hybrid_file.is_file():  # hybrid search enabled after creation (enable_hybrid)
+            stored = {**stored, "hybrid": _read_hybrid_file(hybrid_file)}
         entry = Ledger.read(self.directory)
         if entry is not None and entry.metadata_sha256 != checksum:
             raise StoreCorruptedError(
@@ -299,6 +338,8 @@ class EdgeBackend(Backend):
                 for key, kind in spec.filterable_fields.items():
                     if metadata_path(key) not in indexed:
                         shard.update(qe.UpdateOperation.create_field_index(metadata_path(key), _FIELD_SCHEMA[kind]))
+                if self.metadata.get("hybrid") is not None and LEXICAL not in indexed:
+                    shard.update(qe.UpdateOperation.create_field_index(LEXICAL, _LEXICAL_INDEX))
                 shard.flush()
                 ledger.commit(records)
         except BaseException:
@@ -354,6 +395,10 @@ class EdgeBackend(Backend):
     def segment_count(self) -> int:
         """Number of segments in the shard (sealed ones plus the appendable one)."""
         return int(self._call(lambda: self._shard.info().segments_count))
+
+    def shard_info(self) -> qe.ShardInfo:
+        """The engine's counts (points, segments, indexed vectors), for ``store.stats()``."""
+        return self._call(self._shard.info)
 
     # -- execution ------------------------------------------------------------------------------------------------
 
@@ -415,7 +460,31 @@ class EdgeBackend(Backend):
     def _run(self, op: Op) -> Any:
         shard = self._shard
         if isinstance(op, Query):
-            return [_scored(p) for p in shard.query(_query_request(op))]
+            return [_scored(p) for p in shard.query(_query_request(op, self._hnsw_ef))]
+        if isinstance(op, HybridQuery):
+            lexical = qe.QueryRequest(
+                limit=op.lexical_limit,
+                query=qe.TextQuery(LEXICAL, op.text),
+                filter=to_edge_filter(op.query.filter),
+                with_payload=_RESULT_PAYLOAD,
+            )
+            main = _query_request(op.query, self._hnsw_ef, op.text if op.rerank else None, op.lexical_limit)
+            results = shard.query_batch(qe.QueryBatchRequest([main, lexical]))
+            return [_scored(p) for p in results[0]], [_scored(p) for p in results[1]]
+        if isinstance(op, SetPayload):
+            self._ensure_space(space.DELETE_BYTES + 2 * sum(len(str(v)) for v in op.values.values()), "set payload")
+            for point_id, values in op.values.items():
+                shard.update(qe.UpdateOperation.set_payload([point_id], values))
+            shard.flush()
+            return None
+        if isinstance(op, EnableLexical):
+            self._ensure_space(space.DELETE_BYTES, "create the lexical index")
+            if LEXICAL not in set(shard.info().payload_schema):
+                shard.update(qe.UpdateOperation.create_field_index(LEXICAL, _LEXICAL_INDEX))
+            shard.flush()
+            write_json(self.directory / HYBRID_FILE, dict(op.settings))
+            self.metadata = {**self.metadata, "hybrid": dict(op.settings)}
+            return None
         if isinstance(op, Upsert):
             stored = sum(self._vector_bytes(p) for p in op.points)
             needed = space.upsert_bytes(op.points, stored) + space.RESERVE_BYTES
@@ -482,8 +551,9 @@ class EdgeBackend(Backend):
         return space.seal_bytes(data, storages)
 
     def _vector_bytes(self, point: PointData) -> int:
-        rows = 1 + sum(len(v) for v in (point.multivector, point.pooled_tokens) if v is not None)
-        return rows * point.dense.shape[-1] * (2 if self.metadata["datatype"] == "float16" else 4)
+        dim = point.dense.shape[-1]
+        rows = sum(len(v) for v in (point.multivector, point.pooled_tokens) if v is not None)
+        return 4 * dim + rows * token_vector_bytes(self.metadata["datatype"], dim)
 
     def _scroll(self, op: Scroll) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -559,6 +629,23 @@ def _engine_failure(err: BaseException, shard_dir: Path, action: str) -> StoreEr
     )
 
 
+def _read_hybrid_file(file: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise StoreCorruptedError(
+            f"the store file {str(file)!r} is damaged ({err}); delete it and run store.enable_hybrid() again",
+            path=str(file),
+        ) from None
+    if not isinstance(data, dict):
+        raise StoreCorruptedError(
+            f"the store file {str(file)!r} is damaged (not a JSON object); delete it and run store.enable_hybrid() "
+            "again",
+            path=str(file),
+        )
+    return data
+
+
 def _drop_unset_options(config_file: Path, names: list[str]) -> None:
     stored = json.loads(config_file.read_text())
     if any(name in stored for name in names):
@@ -580,9 +667,12 @@ def _point(p: PointData) -> qe.Point:
     return qe.Point(p.point_id, vectors, p.payload)
 
 
-def _query_request(op: Query) -> qe.QueryRequest:
+def _query_request(
+    op: Query, hnsw_ef: int = 0, lexical_text: str | None = None, lexical_limit: int = 0
+) -> qe.QueryRequest:
+    """The engine request of ``op``; ``lexical_text``: BM25 candidates join its first stage (hybrid ``rerank``)."""
     edge_filter = to_edge_filter(op.filter)
-    params = qe.SearchParams(exact=True) if op.exact else None
+    params = qe.SearchParams(exact=True) if op.exact else qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
     prefetches = None
     if op.multivector is None:
         query = qe.Query.Nearest(op.dense.tolist(), using=DENSE)
@@ -595,8 +685,12 @@ def _query_request(op: Query) -> qe.QueryRequest:
                     limit=op.prefetch_limit,
                     query=qe.Query.Nearest(op.dense.tolist(), using=DENSE),
                     filter=edge_filter,
+                    params=qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None,
                 )
             ]
+            if lexical_text is not None:
+                text_query = qe.TextQuery(LEXICAL, lexical_text)
+                prefetches.append(qe.Prefetch(limit=lexical_limit, query=text_query, filter=edge_filter))
             if op.pooled_limit is not None:
                 pooled_stage = qe.Query.Nearest(tokens, using=POOLED)
                 prefetches = [
@@ -607,7 +701,7 @@ def _query_request(op: Query) -> qe.QueryRequest:
         query=query,
         prefetches=prefetches,
         filter=edge_filter,
-        with_payload=True,
+        with_payload=_RESULT_PAYLOAD,
         with_vector=[DENSE] if op.with_dense else None,
         score_threshold=op.score_threshold,
         params=params,

@@ -2,13 +2,16 @@
 
 A store directory (``path/<collection_name>/``) holds:
 
-- ``multivec.json``: the collection metadata (model name, dimension, kind, datatype, token pooling), written once
-  when the store is created. :func:`read_metadata` refuses one that is not valid JSON, not an object, has a field
-  of the wrong type or names an unknown datatype, with :class:`~multivec.errors.StoreCorruptedError`.
+- ``multivec.json``: the collection metadata (model name, dimension, kind, datatype, token pooling, pool factor),
+  written once when the store is created. :func:`read_metadata` refuses one that is not valid JSON, not an object,
+  has a field of the wrong type or names an unknown datatype, with :class:`~multivec.errors.StoreCorruptedError`.
 - ``multivec.state.json``: the bookkeeping (:class:`Ledger`): the number of records after the last acknowledged
   write call and the SHA-256 of ``multivec.json``. A write call marks it ``pending`` before its first write and
   records the new count when it is acknowledged, so an open can tell a store damaged while it was closed (a count
   that differs from the acknowledged one) from one whose last call was cut off (``pending``: any count is possible).
+- ``multivec.tuning.json`` (once the store has been tuned): the search limits
+  :meth:`~multivec.store.MultiVectorStore.tune` chose and what it measured (:mod:`multivec.store.tuning`); a store
+  opened without explicit limits uses them. Kept apart so that ``multivec.json`` never changes.
 - ``.lock`` (:mod:`multivec.store.lock`), ``shard/`` (the engine's files) and whatever else multivec adds later
   under a ``multivec.`` name.
 
@@ -29,11 +32,22 @@ from multivec.errors import ConfigurationError, StoreCorruptedError, StoreError
 from multivec.store.backend import DATATYPES, METADATA_VERSION
 from multivec.store.lock import LOCK_FILE
 
-__all__ = ["LEDGER_FILE", "META_FILE", "SHARD_DIR", "Ledger", "check_store_dir", "read_metadata", "write_json"]
+__all__ = [
+    "LEDGER_FILE",
+    "META_FILE",
+    "SHARD_DIR",
+    "TUNING_FILE",
+    "Ledger",
+    "check_store_dir",
+    "read_metadata",
+    "read_tuning_file",
+    "write_json",
+]
 
 META_FILE = "multivec.json"
 LEDGER_FILE = "multivec.state.json"
 SHARD_DIR = "shard"
+TUNING_FILE = "multivec.tuning.json"
 _LEDGER_VERSION = 1
 _REQUIRED = {"multivec": int, "model_name": str, "dim": int, "multi_vector": bool, "datatype": str}
 
@@ -81,6 +95,8 @@ def check_store_dir(directory: Path, *, locked: bool) -> None:
 def _corrupted(file: Path, what: str) -> StoreCorruptedError:
     if file.name == LEDGER_FILE:
         fix = "delete it to open the store without the count check, then run `multivec verify`"
+    elif file.name == TUNING_FILE:
+        fix = "delete it to drop the tuned search limits (run `multivec tune` to measure them again)"
     else:
         fix = "restore the store from a backup, or delete it and index again"
     return StoreCorruptedError(f"the store file {str(file)!r} is damaged: {what}; {fix}", path=str(file))
@@ -98,6 +114,12 @@ def _read_object(file: Path) -> tuple[dict[str, Any], bytes]:
     if not isinstance(data, dict):
         raise _corrupted(file, f"it holds a JSON {type(data).__name__}, not an object")
     return data, raw
+
+
+def read_tuning_file(directory: Path) -> dict[str, Any] | None:
+    """The JSON object in ``directory/multivec.tuning.json``, ``None`` when the store was never tuned."""
+    file = directory / TUNING_FILE
+    return _read_object(file)[0] if file.exists() else None
 
 
 def _is_int(value: Any) -> bool:
@@ -126,6 +148,9 @@ def read_metadata(file: Path) -> tuple[dict[str, Any], str]:
     pooling = data.setdefault("token_pooling", None)
     if pooling is not None and not (_is_int(pooling) and pooling >= 2 and data["multi_vector"]):
         raise _corrupted(file, f"'token_pooling' is {pooling!r}, expected null or an int >= 2")
+    factor = data.setdefault("pool_factor", None)  # absent: written before ingest-time pooling existed, none
+    if factor is not None and not (_is_int(factor) and factor >= 2 and data["multi_vector"]):
+        raise _corrupted(file, f"'pool_factor' is {factor!r}, expected null or an int >= 2")
     return data, hashlib.sha256(raw).hexdigest()
 
 

@@ -5,7 +5,8 @@ This is how a multivec store scales past one machine: the collection is created 
 embedded store, and collection options are passed through to ``create_collection`` (``shard_number``,
 ``replication_factor``, ``write_consistency_factor``, ``on_disk_payload``, ``hnsw_config``, ``optimizers_config``,
 ``wal_config``, ``quantization_config``, ``strict_mode_config``, ``sharding_method``, ...). ``on_disk=True`` keeps
-the token vectors on disk. Sync calls use :class:`~qdrant_client.QdrantClient`; async calls use
+the token vectors on disk, ``multivector_datatype="turbo8"`` stores them in 8 bits (Qdrant's Turbo8; refused in local
+mode, which keeps float32), and ``hnsw_ef`` sets the first stage's search-time HNSW ``ef``. Sync calls use :class:`~qdrant_client.QdrantClient`; async calls use
 :class:`~qdrant_client.AsyncQdrantClient` (native async I/O), created on first use::
 
     store = MultiVectorStore(embedder, "docs", url="https://qdrant.example:6333", api_key="...",
@@ -27,10 +28,12 @@ from typing import Any, cast
 import numpy as np
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-from multivec.errors import ConfigurationError, StoreError
-from multivec.store._flow import Flow, run_async, run_sync
+from multivec._flow import Flow, run_async, run_sync
+from multivec.errors import CollectionNotFoundError, ConfigurationError, StoreError
 from multivec.store.backend import (
+    DEFAULT_HNSW_EF,
     DENSE,
+    LEXICAL,
     MULTIVECTOR,
     POOLED,
     Backend,
@@ -38,7 +41,9 @@ from multivec.store.backend import (
     CollectionSpec,
     Count,
     Delete,
+    EnableLexical,
     Finish,
+    HybridQuery,
     Op,
     PointData,
     Query,
@@ -46,14 +51,18 @@ from multivec.store.backend import (
     RetrieveVectors,
     ScoredPayload,
     Scroll,
+    SetPayload,
     Snapshot,
     Upsert,
+    full_scan_threshold_kb,
     ids_filter,
     resolve_metadata,
     snapshot_point,
     stored_vectors,
 )
 from multivec.store.filters import metadata_path
+from multivec.store.options import ServerConnection
+from multivec.store.validation import positive_int
 
 __all__ = ["ServerBackend"]
 
@@ -65,7 +74,11 @@ _FIELD_SCHEMA = {
     "text": models.PayloadSchemaType.TEXT,
     "datetime": models.PayloadSchemaType.DATETIME,
 }
-_DATATYPE = {"float16": models.Datatype.FLOAT16, "float32": models.Datatype.FLOAT32}
+_DATATYPE = {
+    "float16": models.Datatype.FLOAT16,
+    "float32": models.Datatype.FLOAT32,
+    "turbo8": models.Datatype.TURBO8,
+}
 _CREATE_OPTIONS = set(inspect.signature(QdrantClient.create_collection).parameters) - {
     "self",
     "collection_name",
@@ -75,6 +88,22 @@ _CREATE_OPTIONS = set(inspect.signature(QdrantClient.create_collection).paramete
     "kwargs",
 }
 _SCROLL_PAGE = 1000
+#: The lexical index of hybrid search, as on the embedded store (English words, lowercased, no stop words,
+#: Snowball-stemmed, BM25). qdrant-client's local mode ranks text only with its default tokenisation.
+_LEXICAL_INDEX = models.TextIndexParams(
+    type=models.TextIndexType.TEXT,
+    tokenizer=models.TokenizerType.WORD,
+    lowercase=True,
+    stopwords=models.Language.ENGLISH,
+    stemmer=models.SnowballParams(type=models.Snowball.SNOWBALL, language=models.SnowballLanguage.ENGLISH),
+    scoring=models.TextScoringParams(type=models.TextScoringType.BM25),
+)
+_LOCAL_LEXICAL_INDEX = models.TextIndexParams(
+    type=models.TextIndexType.TEXT, scoring=models.TextScoringParams(type=models.TextScoringType.BM25)
+)
+_SET_PAYLOAD_BATCH = 256
+#: Search results leave out the lexical text (a copy of the content, needed by the index only).
+_RESULT_PAYLOAD = models.PayloadSelectorExclude(exclude=[LEXICAL])
 
 
 class ServerBackend(Backend):
@@ -83,31 +112,38 @@ class ServerBackend(Backend):
     def __init__(
         self,
         spec: CollectionSpec,
+        connection: ServerConnection,
         *,
-        url: str | None = None,
-        api_key: str | None = None,
-        location: str | None = None,
-        client_options: dict[str, Any] | None = None,
+        create: bool = True,
     ) -> None:
         options = dict(spec.options)
         on_disk = options.pop("on_disk", None)
+        self._hnsw_ef = positive_int(options.pop("hnsw_ef", DEFAULT_HNSW_EF), "hnsw_ef")
         unknown = sorted(set(options) - _CREATE_OPTIONS)
         if unknown:
             raise ConfigurationError(
                 f"unknown collection option(s) for a Qdrant server: {', '.join(unknown)}; supported: on_disk, "
-                f"{', '.join(sorted(_CREATE_OPTIONS))}"
+                f"hnsw_ef, {', '.join(sorted(_CREATE_OPTIONS))}"
+            )
+        if connection.local and spec.datatype == "turbo8":
+            raise ConfigurationError(
+                "multivector_datatype='turbo8' is not supported by qdrant-client local mode (location=':memory:'): "
+                "it keeps every vector as float32 whatever the datatype; use the embedded store (path=...) or a "
+                "Qdrant server (url=...), or leave multivector_datatype out"
             )
         self.name = spec.name
-        self.local = location == ":memory:"
-        self._connect = {"url": url, "api_key": api_key, "location": location, **(client_options or {})}
-        self._client = QdrantClient(**self._connect)
-        self._aclient: AsyncQdrantClient | None = None
+        self.local = connection.local
+        self._connection = connection
+        self._client = connection.sync_client()
+        self._aclient: AsyncQdrantClient | None = connection.aclient
+        self._create = create
         self._lock = threading.Lock()
         self._closed = False
         try:
             self.metadata = self._open(spec, on_disk, options)
         except Exception:
-            self._client.close()
+            if connection.owns_clients:
+                self._client.close()
             raise
 
     def _open(self, spec: CollectionSpec, on_disk: bool | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -122,11 +158,18 @@ class ServerBackend(Backend):
                     raise ConfigurationError(
                         f"{where} exists but was not created by multivec; use another collection_name"
                     )
+            if not exists and not self._create:
+                raise CollectionNotFoundError(
+                    f"there is no {where} on this Qdrant server; create it first (create_collection=True, the "
+                    "default, or the adapters' from_texts/from_documents)"
+                )
             metadata = resolve_metadata(stored, spec, where)
             if not exists:
                 self._client.create_collection(
                     spec.name, vectors_config=_vectors_config(spec, metadata, on_disk), metadata=metadata, **options
                 )
+            if metadata.get("hybrid") is not None:
+                self._ensure_lexical_index(spec.name)
             if not self.local:  # local mode has no payload indexes (and warns about them)
                 indexed = set(self._client.get_collection(spec.name).payload_schema)
                 for key, kind in spec.filterable_fields.items():
@@ -134,15 +177,27 @@ class ServerBackend(Backend):
                         self._client.create_payload_index(
                             spec.name, metadata_path(key), field_schema=_FIELD_SCHEMA[kind], wait=True
                         )
-        except ConfigurationError:
+        except (ConfigurationError, CollectionNotFoundError):
             raise
         except Exception as err:
             raise StoreError(f"could not open {where} on Qdrant ({err})") from err
         return metadata
 
+    def _ensure_lexical_index(self, name: str) -> None:
+        if self.local:  # local mode reports no payload schema; creating the index again keeps it
+            self._client.create_payload_index(name, LEXICAL, field_schema=_LOCAL_LEXICAL_INDEX)
+        elif LEXICAL not in set(self._client.get_collection(name).payload_schema):
+            self._client.create_payload_index(name, LEXICAL, field_schema=_LEXICAL_INDEX, wait=True)
+
     # -- execution ------------------------------------------------------------------------------------------------
 
     def execute(self, op: Op) -> Any:
+        if isinstance(op, EnableLexical):
+            with self._lock:
+                _guarded_sync(lambda: self._ensure_lexical_index(self.name))
+            self.update_metadata({"hybrid": dict(op.settings)})
+            return None
+
         def send(request: tuple[str, dict[str, Any]]) -> Any:
             method, kwargs = request
             return getattr(self._client, method)(collection_name=self.name, **kwargs)
@@ -151,10 +206,10 @@ class ServerBackend(Backend):
             return _guarded_sync(lambda: run_sync(self._flow(op), send))
 
     async def aexecute(self, op: Op) -> Any:
-        if self.local:
+        if self.local or isinstance(op, EnableLexical):
             return await asyncio.to_thread(self.execute, op)
         if self._aclient is None:
-            self._aclient = AsyncQdrantClient(**self._connect)
+            self._aclient = self._connection.async_client()
         client = self._aclient
 
         async def send(request: tuple[str, dict[str, Any]]) -> Any:
@@ -168,16 +223,29 @@ class ServerBackend(Backend):
         except Exception as err:
             raise StoreError(f"Qdrant request failed: {err}") from err
 
+    def update_metadata(self, values: dict[str, Any]) -> None:
+        """Store ``values`` in the collection's metadata on the server (the tuned search limits live there)."""
+        metadata = {**self.metadata, **values}  # all of it: correct whether the server merges or replaces
+        with self._lock:
+            _guarded_sync(lambda: self._client.update_collection(self.name, metadata=metadata))
+        self.metadata = metadata
+
+    def collection_info(self) -> models.CollectionInfo:
+        """What the server reports about the collection (points, segments, status), for ``store.stats()``."""
+        with self._lock:
+            return cast(models.CollectionInfo, _guarded_sync(lambda: self._client.get_collection(self.name)))
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._client.close()
+        if self._connection.owns_clients:  # a client the caller gave is the caller's to close
+            self._client.close()
 
     async def aclose(self) -> None:
-        if self._aclient is not None:
+        if self._aclient is not None and self._connection.owns_clients:
             await self._aclient.close()
-            self._aclient = None
+        self._aclient = None
         self.close()
 
     # -- requests -------------------------------------------------------------------------------------------------
@@ -187,6 +255,28 @@ class ServerBackend(Backend):
         if isinstance(op, Query):
             response = yield "query_points", self._query_kwargs(op)
             return [_scored(p) for p in response.points]
+        if isinstance(op, HybridQuery):
+            main = _batch_request(self._query_kwargs(op.query, op.text if op.rerank else None, op.lexical_limit))
+            lexical = models.QueryRequest(
+                query=models.TextQuery(text=op.text),
+                using=LEXICAL,
+                filter=op.query.filter,
+                limit=op.lexical_limit,
+                with_payload=_RESULT_PAYLOAD,
+            )
+            responses = yield "query_batch_points", {"requests": [main, lexical]}
+            return [_scored(p) for p in responses[0].points], [_scored(p) for p in responses[1].points]
+        if isinstance(op, SetPayload):
+            updates = [
+                models.SetPayloadOperation(set_payload=models.SetPayload(payload=values, points=[point_id]))
+                for point_id, values in op.values.items()
+            ]
+            for start in range(0, len(updates), _SET_PAYLOAD_BATCH):
+                yield (
+                    "batch_update_points",
+                    {"update_operations": updates[start : start + _SET_PAYLOAD_BATCH], "wait": True},
+                )
+            return None
         if isinstance(op, Upsert):
             yield "upsert", {"points": [_point(p) for p in op.points], "wait": True}
             return None
@@ -237,11 +327,12 @@ class ServerBackend(Backend):
             return None
         raise TypeError(f"unknown operation {op!r}")
 
-    def _query_kwargs(self, op: Query) -> dict[str, Any]:
+    def _query_kwargs(self, op: Query, lexical_text: str | None = None, lexical_limit: int = 0) -> dict[str, Any]:
+        """``query_points`` arguments of ``op``; ``lexical_text``: BM25 candidates join its first stage."""
         kwargs: dict[str, Any] = {
             "query_filter": op.filter,
             "limit": op.limit,
-            "with_payload": True,
+            "with_payload": _RESULT_PAYLOAD,
             "with_vectors": [DENSE] if op.with_dense else False,
             "score_threshold": op.score_threshold,
         }
@@ -251,20 +342,36 @@ class ServerBackend(Backend):
             kwargs.update(query=op.multivector, using=MULTIVECTOR)
             if op.prefetch_limit is not None:
                 first = models.Prefetch(
-                    query=cast(Any, op.dense), using=DENSE, limit=op.prefetch_limit, filter=op.filter
+                    query=cast(Any, op.dense),
+                    using=DENSE,
+                    limit=op.prefetch_limit,
+                    filter=op.filter,
+                    # local mode is always exact (and warns about search params)
+                    params=None if self.local else models.SearchParams(hnsw_ef=self._hnsw_ef),
                 )
+                stage: models.Prefetch | list[models.Prefetch] = first
+                if lexical_text is not None:
+                    text_query = models.TextQuery(text=lexical_text)
+                    lexical = models.Prefetch(query=text_query, using=LEXICAL, limit=lexical_limit, filter=op.filter)
+                    stage = [first, lexical]
                 if op.pooled_limit is not None:
-                    first = models.Prefetch(
-                        prefetch=first,
+                    stage = models.Prefetch(
+                        prefetch=stage,
                         query=cast(Any, op.multivector),
                         using=POOLED,
                         limit=op.pooled_limit,
                         filter=op.filter,
                     )
-                kwargs["prefetch"] = first
+                kwargs["prefetch"] = stage
         if op.exact and not self.local:  # local mode is always exact (and warns about search params)
             kwargs["search_params"] = models.SearchParams(exact=True)
         return kwargs
+
+
+def _batch_request(kwargs: dict[str, Any]) -> models.QueryRequest:
+    """``query_points`` arguments as one request of ``query_batch_points``."""
+    names = {"query_filter": "filter", "with_vectors": "with_vector", "search_params": "params"}
+    return models.QueryRequest(**{names.get(key, key): value for key, value in kwargs.items()})
 
 
 def _guarded_sync(fn: Any) -> Any:
@@ -277,8 +384,10 @@ def _guarded_sync(fn: Any) -> Any:
 
 
 def _vectors_config(spec: CollectionSpec, metadata: dict[str, Any], on_disk: bool | None) -> dict[str, Any]:
+    # the first stage: HNSW once a segment holds FULL_SCAN_POINTS dense vectors (the server sizes its own segments)
+    first_stage = models.HnswConfigDiff(full_scan_threshold=full_scan_threshold_kb(spec.dim))
     config: dict[str, models.VectorParams] = {
-        DENSE: models.VectorParams(size=spec.dim, distance=models.Distance.COSINE)
+        DENSE: models.VectorParams(size=spec.dim, distance=models.Distance.COSINE, hnsw_config=first_stage)
     }
     if spec.multi_vector:
         names = [MULTIVECTOR, POOLED] if metadata.get("token_pooling") else [MULTIVECTOR]

@@ -113,7 +113,7 @@ def allocated_bytes(directory: str | os.PathLike[str]) -> int:
 def upsert_bytes(points: Sequence[PointData], stored_vector_bytes: int) -> int:
     """What writing ``points`` allocates: their WAL entry and their place in the write segment.
 
-    ``stored_vector_bytes``: the bytes of their vectors as stored (float16 token vectors count 2 bytes a value).
+    ``stored_vector_bytes``: the bytes of their vectors as stored (:func:`~multivec.store.backend.token_vector_bytes`).
     """
     request = 0
     payload = 0

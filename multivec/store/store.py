@@ -30,24 +30,27 @@ Vectors are L2-normalised row by row before they are stored and before they are 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from qdrant_client import models
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
+from multivec import telemetry
 from multivec._closing import Closing
+from multivec._flow import Flow, run_async, run_sync
 from multivec._options import boolean, number
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError, StoreError
+from multivec.pooling import pool_tokens
 from multivec.scoring import normalize_rows, pool_groups, relevance
-from multivec.store._flow import Flow, run_async, run_sync
 from multivec.store.backend import (
     DENSE,
     MULTIVECTOR,
@@ -64,11 +67,23 @@ from multivec.store.backend import (
     Scroll,
     check_spec,
 )
+from multivec.store.backend import LEXICAL as _LEXICAL
 from multivec.store.filters import to_qdrant_filter
+from multivec.store.hybrid import HybridSettings, check_mode, hybrid_flow, lexical_text
 from multivec.store.integrity import VerifyReport
 from multivec.store.mmr import mmr_select
+from multivec.store.options import require_store, server_connection
 from multivec.store.records import Hit, Record
+from multivec.store.stats import StoreStats
 from multivec.store.transactions import Scope, Transactions
+from multivec.store.tuning import (
+    DEFAULT_TARGET_RECALL,
+    TuningResult,
+    load_tuning,
+    resolve_limits,
+    save_tuning,
+    tune_flow,
+)
 from multivec.store.validation import (
     MAX_NAME_LENGTH,
     check_ids,
@@ -102,12 +117,61 @@ QueryLike = str | ImageInput | np.ndarray
 
 
 @dataclass(frozen=True)
-class _Embed:
-    """A request to the embedder: ``method`` (sync name; the async twin is ``"a" + method``)."""
+class EmbedDocuments:
+    """Embedder request: the token vectors of document texts."""
 
-    method: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    texts: list[str]
+    show_progress: bool
+
+
+@dataclass(frozen=True)
+class EmbedImages:
+    """Embedder request: the vectors of document images."""
+
+    images: list[Any]
+    show_progress: bool
+
+
+@dataclass(frozen=True)
+class EmbedQuery:
+    """Embedder request: the vectors of a text query."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class EmbedImageQuery:
+    """Embedder request: the vectors of an image query."""
+
+    image: Any
+
+
+#: What a store flow asks of the embedder; everything else it yields goes to the backend.
+EmbedRequest = EmbedDocuments | EmbedImages | EmbedQuery | EmbedImageQuery
+
+
+def _embed(embedding: Any, request: EmbedRequest) -> Any:
+    match request:
+        case EmbedDocuments(texts, show_progress):
+            return embedding.embed_documents_batch(texts, show_progress=show_progress)
+        case EmbedImages(images, show_progress):
+            return embedding.embed_images_batch(images, show_progress=show_progress)
+        case EmbedQuery(text):
+            return embedding.embed_query(text)
+        case EmbedImageQuery(image):
+            return embedding.embed_image(image)
+
+
+async def _aembed(embedding: Any, request: EmbedRequest) -> Any:
+    match request:
+        case EmbedDocuments(texts, show_progress):
+            return await embedding.aembed_documents_batch(texts, show_progress=show_progress)
+        case EmbedImages(images, show_progress):
+            return await embedding.aembed_images_batch(images, show_progress=show_progress)
+        case EmbedQuery(text):
+            return await embedding.aembed_query(text)
+        case EmbedImageQuery(image):
+            return await embedding.aembed_image(image)
 
 
 def _image_source(image: Any) -> str | None:
@@ -165,23 +229,47 @@ class MultiVectorStore(Closing):
         collection_name: the collection (embedded: a sub-directory of ``path``).
         path: directory of the embedded store (created if missing); ``None`` = temporary directory.
         url, api_key: a Qdrant server; ``location=":memory:"``: qdrant-client local mode (tests).
+        client, aclient: a ``QdrantClient`` (and optionally an ``AsyncQdrantClient`` for native async calls) you
+            built yourself, instead of ``url``/``host``; the store uses them and never closes them.
+        host, port, grpc_port, https, prefer_grpc, prefix, timeout: qdrant-client's connection options, as in
+            langchain-qdrant and the LlamaIndex Qdrant store (``host`` instead of ``url``; TLS and gRPC pass through).
+        create_collection: ``False`` to open only an existing collection: a missing one raises
+            :class:`~multivec.errors.CollectionNotFoundError` instead of starting an empty store.
         prefetch_limit: first-stage candidates reranked by MaxSim (at least ``k`` are always kept); raise it for
-            recall, lower it for speed (see :data:`DEFAULT_PREFETCH_LIMIT`).
-        multivector_datatype: ``"float32"`` (default) or ``"float16"`` storage of the token vectors, fixed when the
-            collection is created (an existing collection keeps its own). float16 halves RAM/disk of the token
-            vectors with the same top-10, but MaxSim runs about 2x slower on it; see benchmarks/store.py.
+            recall, lower it for speed. ``None`` (default): the value :meth:`tune` chose and saved with the store,
+            else :data:`DEFAULT_PREFETCH_LIMIT`; a value given here wins over the tuned one.
+        multivector_datatype: storage of the token vectors: ``"float32"`` (a new collection's default),
+            ``"float16"`` (half the bytes, same top-10, MaxSim about 2x slower) or ``"turbo8"`` (Qdrant's 8-bit
+            TurboQuant: ``dim + 4`` bytes a token, about 0.26x float32 at 128-d; embedded store and Qdrant server,
+            refused in ``:memory:`` local mode). Fixed when the collection is created: left out (``None``), an
+            existing collection keeps its own; a value that differs from the stored one raises
+            :class:`~multivec.errors.ConfigurationError`. Quality and cost per datatype: ``docs/scaling.md``.
         filterable_fields: ``{"metadata key": "keyword"|"integer"|"float"|"bool"|"text"|"datetime"}``: payload
             indexes for fast filtered search. Filters work on any metadata key without this.
         token_pooling: ``None`` (default) or ``g`` >= 2: also store the means of every ``g`` consecutive token
             vectors and search in three stages (pooled vector → pooled tokens → all tokens). ``32`` on ColPali
             pages pools each patch row; see benchmarks/store.py for the latency and recall it buys. Fixed when the
             collection is created (an existing collection keeps its own); needs a multi-vector embedder.
-        pooled_limit: candidates the pooled-token stage keeps for the full MaxSim (at least ``k``).
+        pool_factor: ``None`` (default: no pooling) or ``k`` >= 2: store about ``n / k`` token vectors per
+            document instead of ``n``, the means of clusters of its own similar tokens (hierarchical token pooling,
+            :mod:`multivec.pooling`), so the store is about ``k`` times smaller and MaxSim scores ``k`` times fewer
+            pairs; queries are never pooled, and the first-stage vector stays the mean of all the tokens. Fixed
+            when the collection is created: left out, an existing collection keeps its own; a value that differs
+            from the stored one raises :class:`~multivec.errors.ConfigurationError`. Needs a multi-vector
+            embedder. Quality and cost per factor: ``docs/pooling.md``.
+        pooled_limit: candidates the pooled-token stage keeps for the full MaxSim (at least ``k``). ``None``
+            (default): the tuned value if any (:meth:`tune`), else :data:`DEFAULT_POOLED_LIMIT`.
+        hybrid_fusion, hybrid_weight, hybrid_limit: defaults of hybrid search (``search(..., mode="hybrid")``,
+            :mod:`multivec.store.hybrid`): how the BM25 and MaxSim rankings are fused (``"rrf"``, ``"dbsf"`` or
+            ``"rerank"``), the lexical weight (MaxSim weighs 1) and the candidates of each branch. A new collection
+            records them (and gets its lexical index); ``None``: the collection's recorded value, else the default
+            (``"dbsf"``, ``0.3``, ``30``). See ``docs/hybrid.md``.
         write_batch_size: points per write request.
         show_progress: tqdm progress bars for embedding and writing.
         collection_options: backend options. Embedded: ``on_disk``, ``max_search_threads``, ``search_pool_core``,
-            ``optimize_threshold``, ``segment_mb`` (see :mod:`multivec.store.edge`; they apply to each open, of a
-            new store or an existing one, and one left out has its default). Server: ``on_disk`` plus every
+            ``optimize_threshold``, ``segment_mb``, ``hnsw_ef`` (see :mod:`multivec.store.edge`; they apply to each
+            open, of a new store or an existing one, and one left out has its default). Server: ``on_disk``,
+            ``hnsw_ef`` (the first stage's search-time HNSW ``ef``, default 128) plus every
             ``QdrantClient.create_collection`` option (``shard_number``, ``replication_factor``, ...). Unknown
             options raise :class:`~multivec.errors.ConfigurationError`.
 
@@ -225,11 +313,25 @@ class MultiVectorStore(Closing):
         url: str | None = None,
         api_key: str | None = None,
         location: str | None = None,
-        prefetch_limit: int = DEFAULT_PREFETCH_LIMIT,
-        multivector_datatype: str = DEFAULT_MULTIVECTOR_DATATYPE,
+        client: QdrantClient | None = None,
+        aclient: AsyncQdrantClient | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        grpc_port: int | None = None,
+        https: bool | None = None,
+        prefer_grpc: bool | None = None,
+        prefix: str | None = None,
+        timeout: int | None = None,
+        create_collection: bool = True,
+        prefetch_limit: int | None = None,
+        multivector_datatype: str | None = None,
         filterable_fields: dict[str, str] | None = None,
         token_pooling: int | None = None,
-        pooled_limit: int = DEFAULT_POOLED_LIMIT,
+        pool_factor: int | None = None,
+        pooled_limit: int | None = None,
+        hybrid_fusion: str | None = None,
+        hybrid_weight: float | None = None,
+        hybrid_limit: int | None = None,
         write_batch_size: int = 64,
         show_progress: bool = False,
         **collection_options: Any,
@@ -249,23 +351,41 @@ class MultiVectorStore(Closing):
             )
         if path is not None and not isinstance(path, str | os.PathLike):
             raise ConfigurationError(f"path must be a directory path (str or os.PathLike), got {type(path).__name__}")
-        for name, value in (("url", url), ("api_key", api_key), ("location", location)):
-            if value is not None and not isinstance(value, str):
-                raise ConfigurationError(f"{name} must be a str, got {type(value).__name__}")
-        if path is not None and (url is not None or location is not None):
-            raise ConfigurationError("pass either path= (embedded store) or url=/location= (qdrant-client), not both")
-        if url is not None and location is not None:
-            raise ConfigurationError("pass either url= or location=, not both")
+        connection = server_connection(
+            url=url,
+            api_key=api_key,
+            location=location,
+            client=client,
+            aclient=aclient,
+            host=host,
+            port=port,
+            grpc_port=grpc_port,
+            https=https,
+            prefer_grpc=prefer_grpc,
+            prefix=prefix,
+            timeout=timeout,
+        )
+        if path is not None and connection is not None:
+            raise ConfigurationError(
+                "pass either path= (embedded store) or a Qdrant server/client (url=, host=, location=, client=), "
+                "not both"
+            )
+        create_collection = boolean(create_collection, "create_collection")
         self.embedding = embedding
         self.collection_name = collection_name
-        self.prefetch_limit = positive_int(prefetch_limit, "prefetch_limit")
-        self.pooled_limit = positive_int(pooled_limit, "pooled_limit")
+        self.prefetch_limit, self.pooled_limit = resolve_limits(None, prefetch_limit, pooled_limit)  # checked early
         if token_pooling is not None and (
             positive_int(token_pooling, "token_pooling") < 2 or not embedding.is_multi_vector
         ):
             raise ConfigurationError(
                 f"token_pooling must be None or an int >= 2 with a multi-vector embedder, got {token_pooling!r}"
             )
+        if pool_factor is not None:
+            if positive_int(pool_factor, "pool_factor") < 2 or not embedding.is_multi_vector:
+                raise ConfigurationError(
+                    f"pool_factor must be None or an int >= 2 with a multi-vector embedder, got {pool_factor!r}"
+                )
+            pool_factor = int(pool_factor)
         self.write_batch_size = positive_int(write_batch_size, "write_batch_size")
         self.show_progress = bool(show_progress)
         self.is_multi_vector = bool(embedding.is_multi_vector)
@@ -279,19 +399,25 @@ class MultiVectorStore(Closing):
             filterable_fields=dict(filterable_fields or {}),
             options=dict(collection_options),
             token_pooling=token_pooling,
+            pool_factor=pool_factor,
+            hybrid=HybridSettings.resolve(
+                None, fusion=hybrid_fusion, weight=hybrid_weight, limit=hybrid_limit
+            ).as_dict(),
         )
         check_spec(spec)
+        self._hybrid_options: dict[str, Any] = {"fusion": hybrid_fusion, "weight": hybrid_weight, "limit": hybrid_limit}
         self._backend: Backend
-        if url is not None or location is not None:
+        if connection is not None:
             from multivec.store.server import ServerBackend
 
-            self._backend = ServerBackend(spec, url=url, api_key=api_key, location=location)
-            self.backend_name = "memory" if location == ":memory:" else "server"
+            self._backend = ServerBackend(spec, connection, create=create_collection)
+            self.backend_name = "memory" if connection.local else "server"
             self.path: Path | None = None
         else:
-            if api_key is not None:
-                raise ConfigurationError("api_key= needs url=; the embedded store has no authentication")
             from multivec.store.edge import EdgeBackend
+
+            if not create_collection:
+                require_store(path, collection_name)
 
             edge = EdgeBackend(spec, path)
             self._backend = edge
@@ -300,12 +426,14 @@ class MultiVectorStore(Closing):
         self._closed = False
         self._tx = Transactions(self.path, self.write_batch_size)
         self._backend.on_close(self._tx.hand_over)
-        if self._tx.unfinished:  # a process was killed mid-write: take that write back before anything else
-            try:
+        try:
+            self._tuning = load_tuning(self._backend)
+            self.prefetch_limit, self.pooled_limit = resolve_limits(self._tuning, prefetch_limit, pooled_limit)
+            if self._tx.unfinished:  # a process was killed mid-write: take that write back before anything else
                 self._run(self._tx.settle())
-            except BaseException:
-                self.close()
-                raise
+        except BaseException:
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return (
@@ -327,9 +455,70 @@ class MultiVectorStore(Closing):
         return int(value) if value else None
 
     @property
+    def pool_factor(self) -> int | None:
+        """Ingest-time token pooling of this collection (see :mod:`multivec.pooling`), or ``None`` (fixed at creation)."""
+        value = self._backend.metadata.get("pool_factor")
+        return int(value) if value else None
+
+    @property
     def multivector_datatype(self) -> str:
         """Storage type of the token vectors in this collection (fixed at creation)."""
         return str(self._backend.metadata.get("datatype", DEFAULT_MULTIVECTOR_DATATYPE))
+
+    @property
+    def hybrid(self) -> HybridSettings | None:
+        """The defaults of ``search(..., mode="hybrid")`` (constructor options over the collection's recorded ones),
+        or ``None`` for a collection without a lexical index (see :meth:`enable_hybrid`)."""
+        from multivec.store.hybrid import HybridNotEnabledError, stored_settings
+
+        try:
+            return stored_settings(self)
+        except HybridNotEnabledError:
+            return None
+
+    def enable_hybrid(self, *, fusion: str | None = None, weight: float | None = None, limit: int | None = None) -> int:
+        """Give a collection made before hybrid search its lexical index, from the text it already stores.
+
+        Writes the lexical text of every stored item that lacks it (a text's content, an image page's PDF text
+        layer), creates the BM25 index and records the hybrid defaults (``fusion``, ``weight``, ``limit``; left out:
+        the current ones, else the defaults) with the collection, so later opens keep them. Returns the number of
+        items whose text was written. Running it again is harmless (it completes an interrupted run, or only
+        records new defaults). New collections have the index from the start.
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     _ = store.add_texts(["red apples", "blue cars"])
+        ...     store.enable_hybrid(weight=0.5), store.hybrid.weight
+        (0, 0.5)
+        """
+        from multivec.store.hybrid import enable_hybrid_flow
+
+        current = self.hybrid
+        settings = HybridSettings.resolve(
+            None if current is None else current.as_dict(), fusion=fusion, weight=weight, limit=limit
+        )
+        written = int(self._run(enable_hybrid_flow(self, settings)))
+        self._hybrid_options = {"fusion": fusion, "weight": weight, "limit": limit}
+        return written
+
+    async def aenable_hybrid(
+        self, *, fusion: str | None = None, weight: float | None = None, limit: int | None = None
+    ) -> int:
+        """Async twin of :meth:`enable_hybrid`."""
+        from multivec.store.hybrid import enable_hybrid_flow
+
+        current = self.hybrid
+        settings = HybridSettings.resolve(
+            None if current is None else current.as_dict(), fusion=fusion, weight=weight, limit=limit
+        )
+        written = int(await self._arun(enable_hybrid_flow(self, settings)))
+        self._hybrid_options = {"fusion": fusion, "weight": weight, "limit": limit}
+        return written
+
+    @property
+    def tuning(self) -> TuningResult | None:
+        """What the last :meth:`tune` chose and measured (saved with the store), or ``None`` if it was never tuned."""
+        return self._tuning
 
     # -- drivers ------------------------------------------------------------------------------------------------
 
@@ -337,34 +526,58 @@ class MultiVectorStore(Closing):
         if self._closed:
             raise StoreError("this MultiVectorStore is closed; open a new one")
 
+    # every store method is one observed flow, every engine request one observed call (see multivec.telemetry)
+
+    @functools.cached_property
+    def _telemetry_attributes(self) -> dict[str, Any]:
+        return {
+            telemetry.BACKEND: self.backend_name,
+            telemetry.DB_SYSTEM: "qdrant",
+            telemetry.DB_COLLECTION: self.collection_name,
+        }
+
+    def _observe(self, flow: Flow[Any]) -> telemetry.Observation:
+        operation = telemetry.flow_operation(flow)
+        return telemetry.Observation(telemetry.recorder_of(self), "store", operation, self._telemetry_attributes)
+
     def _send(self, request: Any) -> Any:
-        if isinstance(request, _Embed):
-            return getattr(self.embedding, request.method)(*request.args, **request.kwargs)
-        return self._backend.execute(request)
+        if isinstance(request, EmbedRequest):
+            return _embed(self.embedding, request)
+        with telemetry.engine_call(request, self._telemetry_attributes) as call:
+            return call.result(self._backend.execute(request))
 
     async def _asend(self, request: Any) -> Any:
-        if isinstance(request, _Embed):
-            return await getattr(self.embedding, "a" + request.method)(*request.args, **request.kwargs)
-        return await self._backend.aexecute(request)
+        if isinstance(request, EmbedRequest):
+            return await _aembed(self.embedding, request)
+        with telemetry.engine_call(request, self._telemetry_attributes) as call:
+            return call.result(await self._backend.aexecute(request))
 
     def _run(self, flow: Flow[Any]) -> Any:
         self._check_open()
-        return run_sync(flow, self._send)
+        with self._observe(flow) as operation:
+            return operation.result(run_sync(flow, self._send))
 
     async def _arun(self, flow: Flow[Any]) -> Any:
         self._check_open()
-        return await run_async(flow, self._asend)
+        with self._observe(flow) as operation:
+            return operation.result(await run_async(flow, self._asend))
 
     # -- writes -------------------------------------------------------------------------------------------------
 
     def _point(self, vector: np.ndarray, row: dict[str, Any], item_id: str) -> PointData:
         payload = {"id": item_id, **row}
+        text = lexical_text(row)
+        if text is not None:  # the lexical side of hybrid search (indexed in hybrid collections)
+            payload[_LEXICAL] = text
         if not self.is_multi_vector:
             return PointData(point_id(item_id), normalize_rows(vector), None, payload)
         tokens = normalize_rows(vector)
         pooled = normalize_rows(tokens.mean(axis=0))
         if not np.any(pooled):  # the token vectors cancel out; any token is a usable first-stage key
             pooled = tokens[0]
+        factor = self.pool_factor  # after the first-stage vector: that one stays the mean of all the tokens
+        if factor:
+            tokens = pool_tokens(tokens, factor)
         groups = self.token_pooling
         pooled_tokens = pool_groups(tokens, groups) if groups else None
         return PointData(point_id(item_id), pooled, tokens, payload, pooled_tokens)
@@ -397,7 +610,7 @@ class MultiVectorStore(Closing):
             {"content": t, "metadata": m, "modality": "text", "source": None, "page": None}
             for t, m in zip(texts, metas, strict=True)
         ]
-        vectors = yield _Embed("embed_documents_batch", (texts,), {"show_progress": self.show_progress})
+        vectors = yield EmbedDocuments(list(texts), self.show_progress)
         return (yield from self._write_flow(vectors, rows, item_ids, "embeddings"))
 
     def _add_images_flow(
@@ -433,7 +646,7 @@ class MultiVectorStore(Closing):
                     "page": page_numbers[i],
                 }
             )
-        vectors = yield _Embed("embed_images_batch", (images,), {"show_progress": self.show_progress})
+        vectors = yield EmbedImages(list(images), self.show_progress)
         return (yield from self._write_flow(vectors, rows, item_ids, "embeddings"))
 
     def _add_embeddings_flow(
@@ -597,11 +810,11 @@ class MultiVectorStore(Closing):
         elif isinstance(query, str):
             if not query.strip():
                 raise InvalidInputError("query is an empty string; pass text, an image or a query multi-vector")
-            vectors = yield _Embed("embed_query", (query,))
+            vectors = yield EmbedQuery(query)
         elif isinstance(query, Path | bytes | BytesIO | Image.Image):
             if not isinstance(self.embedding, MultiVectorMultiModalEmbedding):
                 raise InvalidInputError(f"{self.embedding!r} embeds text only; image queries need a multimodal one")
-            vectors = yield _Embed("embed_image", (query,))
+            vectors = yield EmbedImageQuery(query)
         else:
             raise InvalidInputError(
                 f"query is {type(query).__name__}; pass a str (text), an image (Path, bytes, BytesIO, PIL image) "
@@ -618,7 +831,25 @@ class MultiVectorStore(Closing):
         prefetch_limit: int | None,
         score_threshold: float | None,
         with_dense: bool = False,
+        pooled_keep: int | None = None,
     ) -> Flow[tuple[list[ScoredPayload], int]]:
+        op, n_query_tokens = yield from self._search_op(
+            query, k, filter, exact, prefetch_limit, score_threshold, with_dense, pooled_keep
+        )
+        results = yield op
+        return results, n_query_tokens
+
+    def _search_op(
+        self,
+        query: QueryLike,
+        k: int,
+        filter: FilterLike,
+        exact: bool,
+        prefetch_limit: int | None,
+        score_threshold: float | None,
+        with_dense: bool = False,
+        pooled_keep: int | None = None,
+    ) -> Flow[tuple[Query, int]]:
         positive_int(k, "k", InvalidInputError)
         limit = self.prefetch_limit if prefetch_limit is None else positive_int(prefetch_limit, "prefetch_limit")
         if score_threshold is not None:
@@ -629,7 +860,8 @@ class MultiVectorStore(Closing):
         if self.is_multi_vector:
             n_query_tokens = int(vectors.shape[0])
             pooled = normalize_rows(vectors.mean(axis=0))
-            pooled_limit = max(self.pooled_limit, k) if self.token_pooling and not exact else None
+            keep = self.pooled_limit if pooled_keep is None else pooled_keep
+            pooled_limit = max(keep, k) if self.token_pooling and not exact else None
             op = Query(
                 dense=pooled if np.any(pooled) else vectors[0],
                 multivector=vectors,
@@ -644,15 +876,19 @@ class MultiVectorStore(Closing):
         else:
             n_query_tokens = 1
             op = Query(vectors, None, k, None, compiled, score_threshold, exact, with_dense)
-        results = yield op
-        return results, n_query_tokens
+        return op, n_query_tokens
 
     @staticmethod
     def _hit(result: ScoredPayload, n_query_tokens: int) -> Hit:
         record = _record(result.payload)
         return Hit(**record.__dict__, score=result.score, relevance=relevance(result.score, n_query_tokens))
 
-    def _hits_flow(self, *args: Any) -> Flow[list[Hit]]:
+    def _hits_flow(self, *args: Any, mode: str = "maxsim", **hybrid: Any) -> Flow[list[Hit]]:
+        if check_mode(mode) == "hybrid":
+            return (yield from hybrid_flow(self, *args, **hybrid))
+        if any(value is not None for value in hybrid.values()):
+            named = ", ".join(f"{name}=" for name, value in hybrid.items() if value is not None)
+            raise InvalidInputError(f"{named} apply to mode='hybrid' only (this search is mode='maxsim')")
         results, n = yield from self._search_flow(*args)
         return [self._hit(r, n) for r in results]
 
@@ -665,6 +901,11 @@ class MultiVectorStore(Closing):
         exact: bool = False,
         prefetch_limit: int | None = None,
         score_threshold: float | None = None,
+        mode: str = "maxsim",
+        lexical_query: str | None = None,
+        hybrid_fusion: str | None = None,
+        hybrid_weight: float | None = None,
+        hybrid_limit: int | None = None,
     ) -> list[Hit]:
         """The ``k`` best items for ``query``, best first.
 
@@ -675,13 +916,36 @@ class MultiVectorStore(Closing):
         candidates. ``k`` larger than the collection returns everything; ``k <= 0`` raises
         :class:`~multivec.errors.InvalidInputError`. ``score_threshold`` drops hits whose raw score is lower.
 
+        ``mode="hybrid"`` fuses a BM25 ranking of the stored text with the MaxSim ranking in one engine request
+        (:mod:`multivec.store.hybrid`, ``docs/hybrid.md``): ``lexical_query`` is the text for the lexical side (default:
+        ``query`` when it is a ``str``; needed for image and array queries), ``hybrid_fusion``, ``hybrid_weight``
+        and ``hybrid_limit`` override the store's defaults for this call, the filter applies to both sides, and
+        each hit's ``hybrid`` holds the parts of its score (``score`` is the fused one, ``score_threshold`` applies
+        to it). A collection without a lexical index raises :class:`~multivec.store.hybrid.HybridNotEnabledError`
+        naming :meth:`enable_hybrid`. Image pages take part through their PDF text layer; items without text are
+        found by MaxSim only.
+
         >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
         >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16)) as store:
         ...     _ = store.add_texts(["red apples", "blue cars", "red cars"], metadatas=[{"c": "r"}, {}, {"c": "r"}])
         ...     [h.content for h in store.search("cars", k=1, filter={"c": "r"}, exact=True)]
         ['red cars']
         """
-        return self._run(self._hits_flow(query, k, filter, exact, prefetch_limit, score_threshold))
+        return self._run(
+            self._hits_flow(
+                query,
+                k,
+                filter,
+                exact,
+                prefetch_limit,
+                score_threshold,
+                mode=mode,
+                lexical_query=lexical_query,
+                hybrid_fusion=hybrid_fusion,
+                hybrid_weight=hybrid_weight,
+                hybrid_limit=hybrid_limit,
+            )
+        )
 
     async def asearch(
         self,
@@ -692,9 +956,28 @@ class MultiVectorStore(Closing):
         exact: bool = False,
         prefetch_limit: int | None = None,
         score_threshold: float | None = None,
+        mode: str = "maxsim",
+        lexical_query: str | None = None,
+        hybrid_fusion: str | None = None,
+        hybrid_weight: float | None = None,
+        hybrid_limit: int | None = None,
     ) -> list[Hit]:
         """Async twin of :meth:`search`."""
-        return await self._arun(self._hits_flow(query, k, filter, exact, prefetch_limit, score_threshold))
+        return await self._arun(
+            self._hits_flow(
+                query,
+                k,
+                filter,
+                exact,
+                prefetch_limit,
+                score_threshold,
+                mode=mode,
+                lexical_query=lexical_query,
+                hybrid_fusion=hybrid_fusion,
+                hybrid_weight=hybrid_weight,
+                hybrid_limit=hybrid_limit,
+            )
+        )
 
     def _mmr_flow(self, query: QueryLike, k: int, fetch_k: int, lambda_mult: float, filter: FilterLike) -> Flow[Any]:
         positive_int(k, "k", InvalidInputError)
@@ -885,6 +1168,65 @@ class MultiVectorStore(Closing):
             self._closed = True
             await self._backend.aclose()
 
+    # -- tuning -------------------------------------------------------------------------------------------------
+
+    def _apply_tuning(self, result: TuningResult) -> TuningResult:
+        save_tuning(self._backend, result)
+        self._tuning = result
+        self.prefetch_limit = result.prefetch_limit
+        if result.pooled_limit is not None:
+            self.pooled_limit = result.pooled_limit
+        return result
+
+    def tune(
+        self,
+        target_recall: float = DEFAULT_TARGET_RECALL,
+        queries: Sequence[QueryLike] | None = None,
+        sample: int = 200,
+        k: int = 10,
+        *,
+        seed: int = 0,
+    ) -> TuningResult:
+        """Set the smallest ``prefetch_limit`` (and ``pooled_limit`` with ``token_pooling``) whose search keeps
+        ``target_recall`` of the exact top ``k``, and save it with the store.
+
+        Recall@k of the default (staged) search against ``exact=True`` is measured on ``queries`` (texts, images
+        or query arrays) or, when ``None``, on pseudo-queries made of 8-32 token vectors of up to ``sample``
+        stored documents (seeded by ``seed``: the same store gives the same result). The limits apply to this
+        store at once and to later opens that do not pass their own; :attr:`tuning` holds the result. How it
+        searches: :mod:`multivec.store.tuning`; the command line has it as ``multivec tune --store DIR``.
+
+        Raises :class:`~multivec.errors.InvalidInputError` for bad arguments or an empty store and
+        :class:`~multivec.errors.ConfigurationError` for a single-vector store (it has no prefetch stage).
+
+        >>> import numpy as np
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> rng = np.random.default_rng(0)
+        >>> docs = [rng.standard_normal((6, 8)).astype(np.float32) for _ in range(100)]
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     _ = store.add_embeddings(docs)
+        ...     result = store.tune(target_recall=0.9, sample=20, k=5)
+        ...     result.met, store.prefetch_limit == result.prefetch_limit == store.tuning.prefetch_limit
+        (True, True)
+        """
+        result = self._run(tune_flow(self, target_recall, queries, sample, k, seed))
+        return self._apply_tuning(result)
+
+    async def atune(
+        self,
+        target_recall: float = DEFAULT_TARGET_RECALL,
+        queries: Sequence[QueryLike] | None = None,
+        sample: int = 200,
+        k: int = 10,
+        *,
+        seed: int = 0,
+    ) -> TuningResult:
+        """Async twin of :meth:`tune` (the settings are saved on a worker thread)."""
+        import asyncio
+
+        result = await self._arun(tune_flow(self, target_recall, queries, sample, k, seed))
+        return await asyncio.to_thread(self._apply_tuning, result)
+
     # -- verification -------------------------------------------------------------------------------------------
 
     def verify(self) -> VerifyReport:
@@ -912,3 +1254,31 @@ class MultiVectorStore(Closing):
         import asyncio
 
         return await asyncio.to_thread(self.verify)
+
+    # -- statistics ---------------------------------------------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        """What the store holds, how it is set up and how its operations went: a :class:`~multivec.store.stats.StoreStats`.
+
+        Records, segments, disk bytes by component and a RAM estimate (embedded store), datatype, pooling and
+        search limits (tuned ones included), the embedding cache's hits and misses, and per method the calls,
+        items, errors by type and p50/p95 latency of the last calls (see :mod:`multivec.telemetry`). The command
+        line has it as ``multivec stats --store DIR``; ``.as_dict()`` gives it as JSON-ready data.
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     _ = store.add_texts(["one", "two"])
+        ...     s = store.stats()
+        >>> s.records, s.operations["add_texts"].items, s.prefetch_limit
+        (2, 2, 100)
+        """
+        from multivec.store.stats import store_stats
+
+        self._check_open()
+        return store_stats(self)
+
+    async def astats(self) -> StoreStats:
+        """Async twin of :meth:`stats` (it runs on a worker thread)."""
+        import asyncio
+
+        return await asyncio.to_thread(self.stats)

@@ -1,7 +1,7 @@
 """All-or-nothing writes: a write call (or an :meth:`~multivec.store.MultiVectorStore.atomic` block) either returns
 with everything stored durably or raises with the store as it was.
 
-The flows here are driven by the store like every other flow (:mod:`multivec.store._flow`): a request that fails is
+The flows here are driven by the store like every other flow (:mod:`multivec._flow`): a request that fails is
 thrown back into the flow, which then rolls the transaction back with more requests, using its
 :class:`~multivec.store.undo.UndoLog`. A rollback that fails too (the disk is still full, the store was closed) is
 kept and retried before the next write, and at the next open when its log reached the disk, so that no later write
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from multivec._flow import Flow
 from multivec._progress import tqdm
 from multivec.errors import StoreError
 from multivec.store import space
-from multivec.store._flow import Flow
 from multivec.store.backend import Finish, PointData, Snapshot, Upsert
 from multivec.store.undo import UndoLog, UndoRecord, pending
 

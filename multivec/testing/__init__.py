@@ -3,7 +3,7 @@
 :mod:`multivec.testing.tiny_models` builds tiny, deterministic ColPali / ColQwen2 / BiPali checkpoints (and a
 ColBERT-mode copy of the offline MiniLM encoder) into a directory in seconds, with no download: enough to run a
 pipeline end to end (local embedders, an Infinity server, a store, the adapters) where no real weights are at
-hand. Their rankings are meaningless. Building needs the ``local`` extra (``pip install "multivec[local]"``);
+hand. Their rankings are meaningless. Building needs the ``local`` extra (``pip install "multivec-retrieval[local]"``);
 importing this package does not.
 """
 

@@ -103,6 +103,34 @@ def _bpe(special_tokens: list[str], vocab_size: int = 400) -> Any:
     return tok
 
 
+def _gemma_bpe(special_tokens: list[str], vocab_size: int = 400) -> Any:
+    """A BPE tokenizer laid out like Gemma's: spaces become ``▁``, unknown characters fall back to byte tokens.
+
+    Transformers 5 rebuilds a Gemma tokenizer's pipeline this way whatever it is given, so the same layout keeps the
+    tiny model's tokens identical on transformers 4 and 5.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    def pipeline(model: Any) -> Any:
+        tok = Tokenizer(model)
+        tok.normalizer = normalizers.Replace(" ", "▁")
+        tok.pre_tokenizer = pre_tokenizers.Split(pattern="▁", behavior="merged_with_next")
+        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+        return tok
+
+    trained = pipeline(models.BPE(unk_token="<unk>"))
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=special_tokens, initial_alphabet=["▁"], show_progress=False
+    )
+    trained.train_from_iterator(_CORPUS, trainer=trainer)
+    learned = json.loads(trained.to_str())["model"]
+    pieces = [*special_tokens, *(f"<0x{i:02X}>" for i in range(256))]
+    pieces += [p for p, _ in sorted(learned["vocab"].items(), key=lambda item: item[1]) if p not in special_tokens]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in learned["merges"]]
+    vocab = {piece: i for i, piece in enumerate(pieces)}
+    return pipeline(models.BPE(vocab, merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+
+
 def _seeded() -> None:
     _compat.import_torch(_FEATURE).manual_seed(_SEED)
 
@@ -113,7 +141,7 @@ def _seeded() -> None:
 def _paligemma_processor(processor_cls: Any) -> Any:
     from transformers import GemmaTokenizerFast, SiglipImageProcessor
 
-    raw = _bpe(["<pad>", "<eos>", "<bos>", "<unk>"])
+    raw = _gemma_bpe(["<pad>", "<eos>", "<bos>", "<unk>"])
     tokenizer = GemmaTokenizerFast(
         tokenizer_object=raw,
         pad_token="<pad>",
@@ -172,7 +200,7 @@ def _build_paligemma(model_cls_name: str, processor_cls_name: str) -> Callable[[
     def build(out: Path) -> None:
         ce = _compat.import_colpali_engine(_FEATURE)
 
-        processor = _paligemma_processor(getattr(ce, processor_cls_name))
+        processor = _paligemma_processor(_compat.usable_processor_class(getattr(ce, processor_cls_name)))
         config = _paligemma_config(processor, model_cls_name)
         _seeded()
         model = getattr(ce, model_cls_name)(config).eval()
@@ -226,7 +254,12 @@ def _build_colqwen2(out: Path) -> None:
         temporal_patch_size=2,
         merge_size=2,
     )
-    processor = ce.ColQwen2Processor(image_processor=image_processor, tokenizer=tokenizer)
+    parts: dict[str, Any] = {"image_processor": image_processor, "tokenizer": tokenizer}
+    if "video_processor" in _compat.processor_attributes(ce.ColQwen2Processor):  # transformers 5 needs one
+        from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+        parts["video_processor"] = Qwen2VLVideoProcessor(patch_size=14, temporal_patch_size=2, merge_size=2)
+    processor = ce.ColQwen2Processor(**parts)
     ids = tokenizer.convert_tokens_to_ids
     config = Qwen2VLConfig(
         vocab_size=len(tokenizer),

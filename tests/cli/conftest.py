@@ -12,13 +12,6 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent / "multivec"
-REPO = Path(__file__).resolve().parents[2]
-
-
-def cranfield_dir() -> Path:
-    """``../shared/datasets/cranfield`` beside the repository (``MULTIVEC_SHARED`` overrides ``../shared``)."""
-    shared = Path(os.environ.get("MULTIVEC_SHARED", REPO.parent / "shared"))
-    return shared / "datasets" / "cranfield"
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,8 @@ import pytest
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
 from multivec.pdf import write_text_pdf
 from multivec.store import MultiVectorStore
-from tests.cli.conftest import Run, cranfield_dir, manifest_of
+from tests.cli.conftest import Run, manifest_of
+from tests.support.cranfield import cranfield_dir
 from tests.support.pdfs import CORRUPT_PDF, write_encrypted_pdf
 
 DEMO_DATA = Path(__file__).resolve().parents[2] / "multivec" / "demo_data"
@@ -279,9 +280,9 @@ def test_colbert_indexes_pdf_text_and_skips_images(multivec: Run, docs: Path, tm
 
 
 def test_abbreviated_and_unknown_options_are_usage_errors_naming_the_valid_ones(cli: Cli, tmp_path: Path) -> None:
-    # argparse's prefix matching would read `--mode` as `--model` and try to load a model called "hybrid"
-    code, _, err = cli("eval", str(tmp_path), "--mode", "hybrid")
+    # argparse's prefix matching would read `--mod` as `--model` (or `--mode`) and try to load a model called "hybrid"
+    code, _, err = cli("eval", str(tmp_path), "--mod", "hybrid")
     assert code == 2 and err.count("\n") == 1, err
-    assert "unrecognized arguments: --mode hybrid" in err and "--model" in err and "--max-docs" in err
+    assert "unrecognized arguments: --mod hybrid" in err and "--model" in err and "--max-docs" in err
     code, _, err = cli("search", "energy", "--store", tmp_path / "s", "--k", "3")
     assert code == 2 and "unrecognized arguments: --k 3" in err, err

@@ -10,7 +10,7 @@ import pytest
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
 from multivec.errors import InvalidInputError
 from multivec.evaluation import BeirDataset, evaluate, load_beir, score_runs
-from tests.cli.conftest import cranfield_dir
+from tests.support.cranfield import cranfield_dir
 
 
 def _write_beir(root: Path, corpus: list[dict[str, str]], queries: list[dict[str, str]], qrels: str) -> Path:

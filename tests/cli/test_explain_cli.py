@@ -51,7 +51,10 @@ def test_text_record_table_json_and_bar_chart(cli: Cli, indexed: Path, tmp_path:
     code, out, err = cli("explain", "dance of honeybees", "--store", indexed, "--id", doc_id)
     assert code == 0, err
     lines = out.splitlines()
-    assert [line.split()[1] for line in lines[1:4]] == ["dance", "of", "honeybees"]
+    assert lines[0].split()[:3] == ["#", "word", "matched"]
+    assert sorted(line.split()[1] for line in lines[1:4]) == ["dance", "honeybees", "of"]
+    ranked = [float(line.split()[-1]) for line in lines[1:4]]
+    assert ranked == sorted(ranked, reverse=True)  # largest contribution first
     assert lines[-1].startswith("MaxSim ")
 
     out_png = tmp_path / "pics" / "table.png"
@@ -62,8 +65,12 @@ def test_text_record_table_json_and_bar_chart(cli: Cli, indexed: Path, tmp_path:
     data = json.loads(out)
     assert [t["token"] for t in data["tokens"]] == ["dance", "of", "honeybees"]
     assert sum(t["contribution"] for t in data["tokens"]) == pytest.approx(data["score"], abs=1e-5)
+    assert sorted(w["word"] for w in data["words"]) == ["dance", "honeybees", "of"]
+    assert sum(w["contribution"] for w in data["words"]) == pytest.approx(data["score"], abs=1e-5)
+    honeybees = next(w for w in data["words"] if w["word"] == "honeybees")
+    assert honeybees["matched"] == ["Honeybees"] and honeybees["tokens"] == [2]  # as written in the document
     assert data["score"] == pytest.approx(_search_score(cli, indexed, "dance of honeybees", doc_id), abs=1e-3)
-    assert "token contributions" in err
+    assert "word contributions" in err
     with Image.open(out_png) as image:
         assert image.format == "PNG" and out_png.stat().st_size > 1000
 

@@ -28,6 +28,7 @@ def test_text_result_explains_its_own_score(store: QdrantMultiVectorStore) -> No
     assert ex.record is not None and ex.record.id == document.id == "fruit"
     assert ex.score == pytest.approx(score, abs=1e-4)
     assert [(m.label, m.document_label) for m in ex.matches()] == [("red", "red"), ("apples", "apples")]
+    assert [(w.text, w.document_words) for w in ex.words()] == [("red", ("red",)), ("apples", ("apples",))]
     assert store.explain("red apples", "fruit").score == pytest.approx(ex.score)
 
 
@@ -41,8 +42,12 @@ def test_pdf_page_result_carries_what_the_similarity_map_needs(store: QdrantMult
     assert ex.record is not None and ex.record.page == page.metadata["page"]
     assert ex.image is not None and ex.grid is not None and ex.heatmaps(ex.grid).shape == (2, 4, 4)
     out = tmp_path / "map.png"
-    ex.plot(out)
+    fig = ex.plot(out, tokens=["Waves"])
     assert out.stat().st_size > 1000
+    assert [ax.get_title().splitlines()[0] for ax in fig.axes] == ["all words", "waves"]
+    assert len(fig.axes[1].patches) == 1  # the patch "waves" matched, outlined
+    with pytest.raises(InvalidInputError, match="its words are 'shock', 'waves'"):
+        ex.plot(tokens=["lava"])
 
 
 async def test_async_twin(store: QdrantMultiVectorStore) -> None:

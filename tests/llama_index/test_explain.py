@@ -57,3 +57,29 @@ def test_bad_node(store: QdrantMultiVectorStore) -> None:
         store.explain("apples", "nope")
     with pytest.raises(InvalidInputError, match="pass a node"):
         store.explain("apples", 3.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", ["edge", "memory"])
+async def test_text_node_embedded_with_its_metadata_keeps_its_word_labels(
+    backend: str, tmp_path: Path, fake: DeterministicFakeMultiVectorEmbedding
+) -> None:
+    # the default text_metadata_mode embeds "topic: orchard\n\npears and red apples" but stores the bare text: the
+    # explanation labels the matches with the words of what was embedded, as the LangChain store does
+    with open_store(backend, tmp_path, fake) as store:
+        node = TextNode(text="pears and red apples", id_="fruit", metadata={"topic": "orchard"})
+        store.add([node])
+        for ex in (store.explain("Red apples orchard", "fruit"), await store.aexplain("Red apples orchard", node)):
+            assert ex.document_tokens is not None and "orchard" in ex.document_tokens
+            assert [(w.text, w.document_words) for w in ex.words()] == [
+                ("Red", ("red",)),
+                ("apples", ("apples",)),
+                ("orchard", ("orchard",)),
+            ]
+            assert ex.table().splitlines()[1].split()[1:3] in (
+                ["Red", "red"],
+                ["apples", "apples"],
+                ["orchard", "orchard"],
+            )
+        with open_store(backend, tmp_path / "plain", fake, text_metadata_mode=MetadataMode.NONE) as other:
+            other.add([node])  # bare text embedded: the content labels it
+            assert [w.document_words for w in other.explain("red apples", "fruit").words()] == [("red",), ("apples",)]

@@ -193,7 +193,7 @@ def test_mmr_mode_and_unsupported_modes(store: QdrantMultiVectorStore) -> None:
         VectorStoreQuery(query_str="red apples", similarity_top_k=2, mode=VectorStoreQueryMode.MMR), fetch_k=3
     )
     assert mmr.ids is not None and mmr.ids[0] == "a" and len(mmr.ids) == 2
-    for mode in (VectorStoreQueryMode.HYBRID, VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH):
+    for mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH):
         with pytest.raises(InvalidInputError, match="not supported"):
             store.query(VectorStoreQuery(query_str="red", similarity_top_k=1, mode=mode))
     with pytest.raises(InvalidInputError, match=r"unknown option\(s\) \['alpha'\]"):

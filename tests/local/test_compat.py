@@ -55,3 +55,34 @@ def test_a_missing_package_and_a_broken_one_are_told_apart(tmp_path: Path, monke
     assert info.value.reason is not None
     with pytest.raises(MissingDependencyError, match=r"multivec-absent-dep is not installed"):
         _compat._import("multivec_absent_dep", "a feature", "multivec-absent-dep")
+
+
+def test_a_package_failing_to_import_with_any_error_is_reported_with_that_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from multivec.errors import MissingDependencyError
+
+    # what a release built against another transformers does: an AttributeError at import, not an ImportError
+    package = tmp_path / "multivec_mismatched_dep"
+    package.mkdir()
+    (package / "__init__.py").write_text("import math\nmath.no_such_function\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(
+        MissingDependencyError, match=r"installed but cannot be imported \(AttributeError: .*no_such"
+    ) as info:
+        _compat._import("multivec_mismatched_dep", "a feature", "multivec-mismatched-dep")
+    assert isinstance(info.value.__cause__, AttributeError)
+
+
+def test_colpali_engine_installed_but_unimportable_is_not_called_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from multivec.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "colpali_engine.models", None)  # importing it now fails, the package stays found
+    with pytest.raises(MissingDependencyError) as info:
+        _compat.import_colpali_engine("ColPaliEmbeddings")
+    message = str(info.value)
+    assert "colpali-engine, which is installed but cannot be imported" in message
+    assert "colpali_engine.models" in message  # the real import error, not a guess
+    assert "not installed" not in message

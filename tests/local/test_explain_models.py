@@ -90,7 +90,7 @@ def test_pdf_page_explained_at_the_indexing_dpi_maps_and_at_another_says_why_not
 
     pdf = write_text_pdf(tmp_path / "memo.pdf", ["Quarterly revenue chart"])
     with MultiVectorStore(colqwen2, path=tmp_path / "db") as store:
-        [page] = store.add_pdfs([pdf], dpi=30)
+        [page] = store.add_pdfs([pdf], dpi=20)
         same = explain_record(store, "revenue", page)  # the dpi add_pdfs recorded for the page
         finer = explain_record(store, "revenue", page, dpi=150)
     assert same.grid is not None and same.image_note is None
@@ -127,3 +127,50 @@ def test_stored_text_record_names_the_matched_words(minilm: Any, tmp_path: Path)
 def test_text_only_embedder_refuses_an_image(minilm: Any) -> None:
     with pytest.raises(InvalidInputError, match="text only"):
         explain("a query", _page((32, 32)), embedding=minilm)
+
+
+@pytest.mark.parametrize("model", ["colpali", "colqwen2"])
+def test_page_models_query_words_leave_out_prompt_and_augmentation(
+    model: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from multivec.plot import close
+
+    emb = request.getfixturevalue(model)
+    page = _page((120, 90))
+    ex = explain("Where is the chart?", page, embedding=emb)
+    assert [w.text for w in ex.words()] == ["Where", "is", "the", "chart"]  # no "Query", no <pad>/<|endoftext|>
+    tokenizer = emb._processor.tokenizer
+    specials = set(tokenizer.all_special_tokens)
+    kept = {i for w in ex.words() for i in w.token_indices}
+    assert not any(ex.query_tokens[i] in specials for i in kept)
+    others = ex.other_tokens()
+    assert sum(ex.query_tokens[i] in specials for i in others) >= 10  # the query augmentation tokens
+    rest = float(ex.contributions[list(others)].sum())
+    assert sum(w.contribution for w in ex.words()) + rest == pytest.approx(ex.score, abs=1e-4)
+    grid = emb.image_patch_grid(page)
+    fig = plot_heatmaps(ex, page, grid, tmp_path / "top.png", top=2)
+    titles = [ax.get_title().splitlines()[0] for ax in fig.axes]
+    assert titles == ["all words", *(f"{i}. {w.text}" for i, w in enumerate(ex.top_words(2), 1))]
+    for ax, word in zip(fig.axes[1:], ex.top_words(2), strict=True):
+        n_patches = len({grid.position(r) for r in word.document_indices} - {None})
+        assert len(ax.patches) == n_patches  # an outline per matched page patch
+        prompt = any(grid.position(r) is None for r in word.document_indices)
+        assert ("prompt text" in ax.get_title()) == prompt
+    close(fig)
+
+
+def test_colbert_sub_words_merge_into_query_and_document_words(minilm: Any, tmp_path: Path) -> None:
+    from multivec.plot import close
+
+    query, document = "Unbelievably turbulent wingtips?", "Swept wingtips stall first in turbulent flow."
+    ex = explain(query, document, embedding=minilm)
+    assert any(t.startswith("##") for t in ex.query_tokens)  # MiniLM splits these words, so merging is tested
+    words = ex.words()
+    assert [w.text for w in words] == ["Unbelievably", "turbulent", "wingtips"]
+    assert all(len(w.token_indices) > 1 for w in words if w.text != "turbulent")
+    assert dict((w.text, w.document_words) for w in words)["turbulent"] == ("turbulent",)
+    assert "wingtips" in dict((w.text, w.document_words) for w in words)["wingtips"]
+    fig = plot_token_table(ex, tmp_path / "words.png")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert sorted(labels) == sorted(w.text for w in words)
+    close(fig)

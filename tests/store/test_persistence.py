@@ -65,9 +65,9 @@ def test_stored_model_name_and_datatype_survive_reopen(tmp_path: Path) -> None:
         assert store.stored_model_name == "deterministic-fake"
     other = Renamed(dim=16)
     other.model_name = "another-model"
-    with MultiVectorStore(other, path=tmp_path, multivector_datatype="float32") as reopened:
+    with MultiVectorStore(other, path=tmp_path) as reopened:  # a datatype left out: the store's own
         assert reopened.stored_model_name == "deterministic-fake"  # the CLI can compare it with the embedder's
-        assert reopened.multivector_datatype == "float16"  # fixed at creation
+        assert reopened.multivector_datatype == "float16"  # fixed at creation (tests/store/test_datatypes.py)
 
 
 def test_second_open_in_the_same_process_takes_the_store_over(tmp_path: Path) -> None:

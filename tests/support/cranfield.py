@@ -1,8 +1,7 @@
-"""The Cranfield test collection (BEIR layout) from the shared folder, for quality tests and benchmarks.
+"""The Cranfield test collection (BEIR layout) kept in the repository, for quality tests and benchmarks.
 
-The collection lives in ``<repo>/../shared/datasets/cranfield`` (override the shared root with the
-``MULTIVEC_SHARED`` environment variable). Documents are the BEIR ``text`` field, which already starts with the
-title.
+The collection lives in ``<repo>/datasets/cranfield``. Documents are the BEIR ``text`` field, which already starts
+with the title.
 
 Example::
 
@@ -19,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +40,9 @@ class Cranfield:
 
 def cranfield_dir() -> Path:
     """Directory of the collection; raises ``FileNotFoundError`` naming the path it looked at."""
-    shared = os.environ.get("MULTIVEC_SHARED")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[3] / "shared"
-    path = root / "datasets" / "cranfield"
+    path = Path(__file__).resolve().parents[2] / "datasets" / "cranfield"
     if not (path / "corpus.jsonl").is_file():
-        raise FileNotFoundError(f"Cranfield collection not found at {path}; set MULTIVEC_SHARED to the shared folder")
+        raise FileNotFoundError(f"Cranfield collection not found at {path}")
     return path
 
 

@@ -118,18 +118,18 @@ def test_only_misses_reach_the_embedder_and_results_equal_the_unwrapped_ones(cac
 
     assert same(emb.embed_documents(TEXTS[:2]), plain.embed_documents(TEXTS[:2]))
     assert inner.calls == [("texts", tuple(TEXTS[:2]), False)]
-    assert emb.stats() == CacheStats(hits=0, misses=2, bytes=2 * 2 * 8 * 4, entries=2)
+    assert emb.cache_stats() == CacheStats(hits=0, misses=2, bytes=2 * 2 * 8 * 4, entries=2)
 
     # hits and misses interleaved: one call with the misses only, results in the caller's order
     mixed = [TEXTS[2], TEXTS[0], TEXTS[3], TEXTS[1]]
     assert same(emb.embed_documents(mixed), plain.embed_documents(mixed))
     assert inner.calls[1:] == [("texts", (TEXTS[2], TEXTS[3]), False)]
-    stats = emb.stats()
+    stats = emb.cache_stats()
     assert (stats.hits, stats.misses, stats.entries) == (2, 4, 4)
 
     assert same(emb.embed_documents(TEXTS), plain.embed_documents(TEXTS))
     assert len(inner.calls) == 2
-    assert emb.stats().hits == 6
+    assert emb.cache_stats().hits == 6
 
 
 def test_batches_keep_the_wrapped_chunking_with_one_call_per_chunk_of_misses() -> None:
@@ -155,7 +155,7 @@ def test_equal_inputs_in_one_call_are_embedded_once_and_get_arrays_of_their_own(
     assert np.array_equal(out[0], out[2]) and out[0] is not out[2]
     out[0][:] = 7
     assert not np.array_equal(out[0], out[2])
-    assert emb.stats().misses == 2
+    assert emb.cache_stats().misses == 2
 
 
 def test_returned_arrays_are_copies_the_cache_cannot_be_changed_through(cache: MemoryCache | DiskCache) -> None:
@@ -167,7 +167,7 @@ def test_returned_arrays_are_copies_the_cache_cannot_be_changed_through(cache: M
     assert np.array_equal(second, want)
     second += 1
     assert np.array_equal(emb.embed_query("red apples"), want)
-    assert emb.stats().hits == 2
+    assert emb.cache_stats().hits == 2
 
 
 def test_queries_and_documents_are_kept_apart() -> None:
@@ -181,7 +181,7 @@ def test_queries_and_documents_are_kept_apart() -> None:
     assert [call[2] for call in inner.calls] == [True, False]
     assert np.array_equal(emb.embed_query("red apples"), query)
     assert np.array_equal(emb.embed_documents(["red apples"])[0], document)
-    assert len(inner.calls) == 2 and emb.stats().entries == 2
+    assert len(inner.calls) == 2 and emb.cache_stats().entries == 2
 
 
 def test_different_models_and_identities_never_share_entries(tmp_path: Path) -> None:
@@ -199,14 +199,14 @@ def test_different_models_and_identities_never_share_entries(tmp_path: Path) -> 
     assert len({w.cache_identity for w in wrapped}) == len(wrapped) - 1  # Fake(8) and Fake(16) differ by dim only
     for w, e in zip(wrapped, [*embedders, Fake(8)], strict=True):
         assert np.array_equal(w.embed_text("red apples"), e.embed_text("red apples"))
-        assert w.stats().misses == 1 and w.stats().hits == 0
+        assert w.cache_stats().misses == 1 and w.cache_stats().hits == 0
     assert shared.stats().entries == len(wrapped)
 
     # the same configuration in a new instance (and a new process-like cache handle) does share
     counting = Counting(8)
     again = CachedEmbeddings(counting, DiskCache(tmp_path / "cache"))
     again.embed_text("red apples")
-    assert counting.calls == [] and again.stats().hits == 1
+    assert counting.calls == [] and again.cache_stats().hits == 1
 
 
 def test_image_given_as_path_bytes_bytesio_or_pil_is_one_entry(tmp_path: Path) -> None:
@@ -232,7 +232,7 @@ def test_image_given_as_path_bytes_bytesio_or_pil_is_one_entry(tmp_path: Path) -
         assert np.array_equal(emb.embed_image(image), want)
     assert same(emb.embed_images_batch(inputs), [want] * len(inputs))
     assert inner.calls == [("images", 1, None)]
-    assert emb.stats().entries == 1
+    assert emb.cache_stats().entries == 1
 
     other = Image.fromarray(255 - pixels)
     assert same(emb.embed_images([other, path]), Fake(8, grid=4).embed_images([other, path]))
@@ -270,7 +270,7 @@ def test_wrapper_over_a_small_memory_cache_stays_within_budget() -> None:
     emb = CachedEmbeddings(inner, MemoryCache(max_bytes=200))  # room for three 2-token texts (64 bytes each)
     texts = [f"word{i} other{i}" for i in range(10)]
     assert same(emb.embed_documents(texts), Fake(8).embed_documents(texts))
-    assert emb.stats().bytes <= 200 and emb.stats().entries == 3
+    assert emb.cache_stats().bytes <= 200 and emb.cache_stats().entries == 3
     emb.embed_documents(texts[-3:])
     assert len(inner.calls) == 1  # the three most recent survived
 
@@ -336,7 +336,7 @@ def test_a_damaged_cache_file_gives_misses_and_the_cache_keeps_working(tmp_path:
     inner = Counting(64)
     emb = CachedEmbeddings(inner, DiskCache(tmp_path / "cache"))
     assert same(emb.embed_documents(texts), plain)  # never a wrong value, never an error
-    assert emb.stats().misses >= 1
+    assert emb.cache_stats().misses >= 1
     assert same(emb.embed_documents(texts), plain)
     calls = len(inner.calls)
     assert same(emb.embed_documents(texts), plain)
@@ -397,7 +397,7 @@ def test_the_wrapper_re_embeds_damaged_entries_and_unusable_values(tmp_path: Pat
     emb = CachedEmbeddings(inner, Wrong())
     emb.embed_query("red apples")
     assert np.array_equal(emb.embed_query("red apples"), Fake(8).embed_query("red apples"))
-    assert len(inner.calls) == 2 and emb.stats().hits == 0
+    assert len(inner.calls) == 2 and emb.cache_stats().hits == 0
 
 
 # -- concurrency -------------------------------------------------------------------------------------------------
@@ -455,8 +455,8 @@ def test_concurrent_processes_share_one_disk_cache(tmp_path: Path, max_bytes: in
     emb = CachedEmbeddings(Fake(16), DiskCache(folder, max_bytes=max_bytes))
     assert same(emb.embed_documents(texts), Fake(16).embed_documents(texts))
     if max_bytes == 1 << 30:
-        assert emb.stats().misses == 0  # every text was stored by some process
-    assert emb.stats().bytes <= max_bytes
+        assert emb.cache_stats().misses == 0  # every text was stored by some process
+    assert emb.cache_stats().bytes <= max_bytes
 
 
 def test_threads_share_one_memory_cache() -> None:
@@ -514,8 +514,8 @@ def test_threads_share_one_cached_embedder(tmp_path: Path, kind: str) -> None:
     for thread in threads:
         thread.join()
     assert failures == []
-    assert emb.stats().entries == 60
-    assert emb.stats().hits + emb.stats().misses == 4 * 60
+    assert emb.cache_stats().entries == 60
+    assert emb.cache_stats().hits + emb.cache_stats().misses == 4 * 60
 
 
 # -- async -------------------------------------------------------------------------------------------------------
@@ -543,7 +543,7 @@ async def test_async_methods_use_the_wrapped_async_primitives_for_misses(tmp_pat
         plain.embed_images([image, image.convert("L").convert("RGB")]),
     )
     assert [c for c in inner.calls if c[0] != "atexts"] == [("aimages", 1, None), ("aimages", 1, None)]
-    assert emb.stats().misses == 7
+    assert emb.cache_stats().misses == 7
     await emb.aclose()
 
 
@@ -570,7 +570,7 @@ def test_single_vector_embedders_are_cached_too(tmp_path: Path) -> None:
     assert emb.is_multi_vector is False
     first = emb.embed_documents(TEXTS)
     assert [v.shape for v in first] == [(8,)] * len(TEXTS)
-    assert same(emb.embed_documents(TEXTS), first) and emb.stats().hits == len(TEXTS)
+    assert same(emb.embed_documents(TEXTS), first) and emb.cache_stats().hits == len(TEXTS)
 
 
 def test_the_wrapped_validation_still_applies_before_anything_is_embedded() -> None:
@@ -583,7 +583,7 @@ def test_the_wrapped_validation_still_applies_before_anything_is_embedded() -> N
         emb.embed_images([Image.new("RGB", (4, 4)), b"not an image"])
     with pytest.raises(InvalidInputError):
         emb.embed_image("https://example.com/page.png")  # URLs only when the wrapped embedder allows them
-    assert inner.calls == [] and emb.stats() == CacheStats(0, 0, 0, 0)
+    assert inner.calls == [] and emb.cache_stats() == CacheStats(0, 0, 0, 0)
 
 
 def test_close_closes_the_embedder_and_the_cache_stays_usable(tmp_path: Path) -> None:

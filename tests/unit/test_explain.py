@@ -205,37 +205,116 @@ def _assert_png(path: Path) -> None:
         assert image.format == "PNG" and image.width > 100 and image.height > 100
 
 
-def test_heatmap_png(fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path) -> None:
-    from multivec.plot import plot_heatmaps
+def _rectangles(ax) -> list[tuple[float, float, float, float]]:
+    from matplotlib.patches import Rectangle
+
+    return [(r.get_x(), r.get_y(), r.get_width(), r.get_height()) for r in ax.patches if isinstance(r, Rectangle)]
+
+
+def _patch_box(grid: PatchGrid, row: int, size: tuple[int, int]) -> tuple[float, float, float, float]:
+    position = grid.position(row)
+    assert position is not None
+    width, height = size[0] / grid.cols, size[1] / grid.rows
+    return (position[1] * width, position[0] * height, width, height)
+
+
+def test_page_picture_shows_the_top_words_with_their_patches_outlined(
+    fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path
+) -> None:
+    from multivec.plot import close, plot_heatmaps
 
     page = checkerboard(96)
-    ex = explain("red apples green", page, embedding=fake)
+    grid = fake.image_patch_grid(page)
+    ex = explain("Red apples, green pears and plums", page, embedding=fake)
     out = tmp_path / "maps" / "map.png"
-    fig = plot_heatmaps(ex, page, fake.image_patch_grid(page), out)
+    fig = plot_heatmaps(ex, page, grid, out, top=3)
     _assert_png(out)
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles[0].startswith("all tokens") and [t.split(" ")[0] for t in titles[1:]] == ["red", "apples", "green"]
+    top = ex.top_words(3)
+    assert [w.contribution for w in top] == sorted((w.contribution for w in ex.words()), reverse=True)[:3]
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert axes[0].get_title().startswith("all words")
+    titles = [ax.get_title().splitlines() for ax in axes[1:]]
+    assert [t[0] for t in titles] == [f"{i}. {w.text}" for i, w in enumerate(top, 1)]
+    assert [t[1] for t in titles] == [f"+{w.contribution:.2f} · 1 page region" for w in top]
+    for ax, word in zip(axes[1:], top, strict=True):  # one outline, around the patch the word's token matched
+        assert _rectangles(ax) == [_patch_box(grid, word.document_indices[0], page.size)]
+        assert len(ax.get_images()) == 1  # the page alone: no overlay over it
+    assert len(_rectangles(axes[0])) == len({w.document_indices[0] for w in top})
+    assert len(axes[0].get_images()) == 2  # the page and the light overlay
+    assert fig.get_layout_engine() is not None  # constrained layout: titles do not run into each other
+    close(fig)
     with pytest.raises(InvalidInputError, match="alpha"):
-        plot_heatmaps(ex, page, fake.image_patch_grid(page), alpha=2)
-    assert all(" → patch r" in t for t in titles[1:])  # the fake's every row is a patch: its (row, column)
-    picked = [ax.get_title() for ax in plot_heatmaps(ex, page, fake.image_patch_grid(page), tokens=[2]).axes]
-    assert [t.split(" ")[0] for t in picked if t][:2] == ["all", "green"] and not any(
-        t.startswith("red") for t in picked
-    )
-    with pytest.raises(InvalidInputError, match="query token indices"):
-        plot_heatmaps(ex, page, fake.image_patch_grid(page), tokens=[3])
+        plot_heatmaps(ex, page, grid, alpha=2)
+    with pytest.raises(InvalidInputError, match="top must be a positive int"):
+        plot_heatmaps(ex, page, grid, top=0)
 
 
-def test_token_table_png(fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path) -> None:
-    from multivec.plot import plot_token_table
+def test_plot_picks_words_or_token_indices(fake: DeterministicFakeMultiVectorEmbedding) -> None:
+    from multivec.plot import close
 
-    ex = explain("red apples and pears", "apples, pears", embedding=fake)
+    page = checkerboard(64)
+    ex = explain("red apples green", page, embedding=fake)
+    ex = replace_page(ex, page, fake.image_patch_grid(page))
+    fig = ex.plot(tokens=["GREEN", 0])
+    assert [ax.get_title().splitlines()[0] for ax in fig.axes] == ["all words", "green", "red"]
+    close(fig)
+    with pytest.raises(InvalidInputError, match="no word 'pears'; its words are 'red', 'apples', 'green'"):
+        ex.plot(tokens=["pears"])
+    with pytest.raises(InvalidInputError, match=r"query token indices in \[0, 3\)"):
+        ex.plot(tokens=[3])
+    with pytest.raises(InvalidInputError, match="query words"):
+        ex.plot(tokens=[True])
+
+
+def replace_page(ex: Explanation, page: Image.Image, grid: PatchGrid) -> Explanation:
+    from dataclasses import replace
+
+    return replace(ex, image=page, grid=grid)
+
+
+def test_a_word_that_matched_the_page_prompt_says_so(fake: DeterministicFakeMultiVectorEmbedding) -> None:
+    from multivec.plot import close, plot_heatmaps
+
+    # rows 0..3 are prompt text the model adds to every page, rows 4..19 the 4x4 patches (as ColPali/ColQwen2 have)
+    query = fake.embed_query("red apples")
+    rng = np.random.default_rng(0)
+    patches = normalize_rows(rng.standard_normal((16, 32)).astype(np.float32)) * 0.1 + query[1]
+    document = np.concatenate([query[:1], unit(3, 32, 5), patches])
+    grid = PatchGrid(4, 4, tuple(range(4, 20)))
+    ex = explain("red apples", document, embedding=fake)
+    assert ex.best_indices[0] == 0 and ex.best_indices[1] >= 4
+    fig = plot_heatmaps(ex, checkerboard(64), grid, tokens=["red", "apples"])
+    red, apples = fig.axes[1], fig.axes[2]
+    assert red.get_title().splitlines()[1].endswith("· the prompt text") and _rectangles(red) == []
+    assert any("not a page region" in " ".join(t.get_text().split()) for t in red.texts)  # wrapped in the panel
+    assert len(_rectangles(apples)) == 1 and not apples.texts
+    close(fig)
+
+
+def test_text_picture_is_a_bar_per_word_with_the_document_words_it_matched(tmp_path: Path) -> None:
+    from multivec.plot import close, plot_token_table
+
+    fake = DeterministicFakeMultiVectorEmbedding(dim=32)
+    ex = explain("red apples and pears?", "Apples, pears", embedding=fake)
     out = tmp_path / "table.png"
     fig = plot_token_table(ex, out)
     _assert_png(out)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["red", "apples", "and", "pears"]
-    np.testing.assert_allclose([p.get_width() for p in ax.patches], ex.contributions, rtol=1e-6)
+    top = ex.top_words()
+    assert [t.get_text() for t in ax.get_yticklabels()] == [w.text for w in top]
+    assert sorted(w.text for w in top) == ["and", "apples", "pears", "red"]
+    np.testing.assert_allclose([p.get_width() for p in ax.patches], [w.contribution for w in top], rtol=1e-6)
+    annotations = {
+        label.get_text(): note.get_text().strip() for label, note in zip(ax.get_yticklabels(), ax.texts, strict=True)
+    }
+    assert annotations["apples"] == "Apples" and annotations["pears"] == "pears"  # words as the document writes them
+    assert ax.get_title().startswith("MaxSim")
+    close(fig)
+
+
+def test_plot_needs_an_explanation() -> None:
+    from multivec.plot import plot_token_table
+
     with pytest.raises(InvalidInputError, match="Explanation"):
         plot_token_table("not an explanation")  # type: ignore[arg-type]
 
@@ -244,7 +323,7 @@ def test_missing_matplotlib_names_the_extra(fake, monkeypatch: pytest.MonkeyPatc
     from multivec.plot import plot_token_table
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(MissingDependencyError, match=r"multivec\[plot\]"):
+    with pytest.raises(MissingDependencyError, match=r"multivec-retrieval\[plot\]"):
         plot_token_table(explain("red", "red", embedding=fake))
 
 
@@ -258,8 +337,12 @@ def test_record_explanation_labels_the_matched_document_tokens(store: MultiVecto
     assert ex.document_tokens == ("pears", "and", "red", "apples")
     assert [(m.label, m.document_label) for m in ex.matches()] == [("red", "red"), ("apples", "apples")]
     assert ex.image is None and ex.grid is None and ex.image_note is None
-    assert ex.table().splitlines()[1].split()[:4] == ["1", "red", "red", "(#2)"]
-    assert ex.table().splitlines()[-1] == f"MaxSim {ex.score:.3f} = sum of 2 contributions (relevance 1.00)"
+    assert ex.table(by="token").splitlines()[1].split()[:4] == ["1", "red", "red", "(#2)"]
+    assert ex.table(by="token").splitlines()[-1] == f"MaxSim {ex.score:.3f} = sum of 2 contributions (relevance 1.00)"
+    assert [line.split()[1:3] for line in ex.table().splitlines()[1:3]] == [["red", "red"], ["apples", "apples"]]
+    assert ex.table().splitlines()[-1] == f"MaxSim {ex.score:.3f} = sum of 2 word contributions (relevance 1.00)"
+    with pytest.raises(InvalidInputError, match="by must be 'word' or 'token'"):
+        ex.table(by="row")
 
 
 def test_no_document_labels_when_the_stored_vectors_are_not_the_contents(
@@ -285,12 +368,16 @@ def test_pdf_page_record_carries_its_page_and_grid_and_plots_maps(
     assert ex.grid == fake.image_patch_grid(ex.image) and ex.image_note is None
     assert ex.document_tokens is None and all(m.document_label is None for m in ex.matches())
     assert all(" patch r" in line for line in ex.table().splitlines()[1:-1])  # matches named by position
+    assert all(" patch r" in line for line in ex.table(by="token").splitlines()[1:-1])
     scores = {hit.id: hit.score for hit in store.search("boundary layer", k=2, exact=True)}
     assert ex.score == pytest.approx(scores[second], abs=1e-4)
     out = tmp_path / "map.png"
     fig = ex.plot(out)
     _assert_png(out)
-    assert any(ax.get_title().startswith("all tokens") for ax in fig.axes)
+    assert [ax.get_title().splitlines()[0] for ax in fig.axes] == ["all words", "1. boundary", "2. layer"] or [
+        ax.get_title().splitlines()[0] for ax in fig.axes
+    ] == ["all words", "1. layer", "2. boundary"]
+    assert all(len(_rectangles(ax)) == 1 for ax in fig.axes[1:])
     assert explain_record(store, "wing", first, dpi=40).image is not None
 
 

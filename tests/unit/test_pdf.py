@@ -97,7 +97,7 @@ def test_missing_file_raises_a_typed_error(tmp_path: Path) -> None:
 
 def test_missing_pypdfium2_names_the_pdf_extra(pdf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pypdfium2", None)  # import pypdfium2 now raises ImportError
-    with pytest.raises(MissingDependencyError, match=r"multivec\[pdf\]") as info:
+    with pytest.raises(MissingDependencyError, match=r"multivec-retrieval\[pdf\]") as info:
         read_pdf(pdf)
     assert info.value.extra == "pdf"
 

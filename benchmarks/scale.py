@@ -1,0 +1,301 @@
+"""Storage and scaling of multivec's embedded store: the scale curve and the datatype table, measured in one run.
+
+1. **Scale curve** on synthetic ColBERT-like passages (~160 tokens x 128, Q=32; generators from
+   ``benchmarks/store.py``): 2k / 20k / 100k documents (``--quick``: 2k / 20k) in one store each, ``turbo8`` token
+   vectors (RAM on a 24 GiB box) and ``segment_mb=512`` (about 24k passages a segment, so that segments of large
+   stores pass the first stage's HNSW threshold, ``FULL_SCAN_POINTS``). Per size: ingest docs/s (with the final
+   ``optimize()``), disk bytes per token, RSS of a fresh process after opening the store and after its warm-up,
+   two-stage p50/p95, the first stage alone (pooled-vector top-100) searched the way the store does (HNSW where a
+   segment has one, else a scan) and as a forced full scan (``exact``: what every segment did before), its share of
+   the two-stage time, first-stage recall@100 against an exact dense search (numpy), recall@10 of two-stage
+   against exact MaxSim.
+2. **Datatype table** on Cranfield (real MiniLM token vectors, 384-d, cached by ``benchmarks/store.py``):
+   float32 / float16 / turbo8 storage: token-vector bytes per token on disk, two-stage p50 and its ratio to float32,
+   nDCG@10 (exact and two-stage) against the qrels, recall@10 against float32 exact MaxSim.
+
+Run: ``python benchmarks/scale.py`` (about 25 minutes on a 2-core box), ``--quick`` (2k/20k, about 8 minutes),
+``--only scale|datatypes``, ``--json results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.store import (
+    CACHE,
+    Corpus,
+    K,
+    cranfield,
+    dir_size,
+    effective_cores,
+    p,
+    recall,
+    synthetic,
+    timed,
+)
+
+FIRST_STAGE = 100
+CHUNK_DOCS = 10_000  # generated and written a chunk at a time: 100k float32 passages would be 8 GB in Python
+
+
+def _pooled(doc: np.ndarray) -> np.ndarray:
+    v = doc.mean(axis=0)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def _rss_after_open(path: Path) -> dict[str, float]:
+    """RSS (MB) of a fresh process after it opens the store, and after the background warm-up has read it."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from multivec.embeddings import DeterministicFakeMultiVectorEmbedding as F\n"
+        "from multivec.store import MultiVectorStore\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS'): return int(line.split()[1]) / 1024\n"
+        f"s = MultiVectorStore(F(dim=128), path={str(path)!r}); s.count(); a = rss()\n"
+        "s._backend._warmer.wait(); print(a, rss())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return {"rss_open_mb": float(out[0]), "rss_warm_mb": float(out[1])}
+
+
+def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    import qdrant_edge as qe
+
+    from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+    from multivec.store import MultiVectorStore
+
+    root = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.tmp))
+    store = MultiVectorStore(
+        DeterministicFakeMultiVectorEmbedding(dim=128),
+        path=root,
+        multivector_datatype=args.datatype,
+        segment_mb=args.segment_mb,
+    )
+    queries: list[np.ndarray] = []
+    pooled_docs: list[np.ndarray] = []
+    tokens = 0
+    written = 0.0
+    per_chunk_q = max(1, args.queries // max(1, n // CHUNK_DOCS))
+    for index, start in enumerate(range(0, n, CHUNK_DOCS)):
+        count = min(CHUNK_DOCS, n - start)
+        chunk = synthetic("colbert-like", count, 160, False, per_chunk_q, 32, seed=100 + index)
+        queries += chunk.queries
+        pooled_docs += [_pooled(d) for d in chunk.docs]
+        tokens += chunk.tokens
+        began = time.perf_counter()
+        store.add_embeddings(chunk.docs, ids=list(range(start, start + count)))
+        written += time.perf_counter() - began
+        del chunk
+        gc.collect()
+    began = time.perf_counter()
+    store.optimize()
+    optimize_s = time.perf_counter() - began
+    store._backend._warmer.wait()
+    queries = queries[: args.queries]
+    res: dict[str, Any] = {
+        "n": n,
+        "tokens": tokens,
+        "datatype": args.datatype,
+        "segment_mb": args.segment_mb,
+        "segments": store._backend.segment_count,
+        "ingest_docs_s": n / (written + optimize_s),
+        "optimize_s": optimize_s,
+    }
+    shard = store._backend._shard
+    dense = np.stack(pooled_docs)
+    del pooled_docs
+
+    def first_stage(q: np.ndarray, exact: bool) -> list[int]:
+        params = qe.SearchParams(exact=True) if exact else qe.SearchParams(hnsw_ef=args.hnsw_ef)
+        request = qe.QueryRequest(
+            limit=FIRST_STAGE,
+            query=qe.Query.Nearest(_pooled(q).tolist(), using="dense"),
+            params=params,
+            with_payload=True,
+        )
+        return [int(str((point.payload or {}).get("id"))) for point in shard.query(request)]
+
+    for q in queries[:3]:  # warm-up
+        store.search(q, k=K)
+        first_stage(q, False)
+        first_stage(q, True)
+    indexed, scanned, two_stage, found, truth, two_ids = [], [], [], [], [], []
+    for q in queries:
+        t, ids = timed(lambda q=q: first_stage(q, False), 1)
+        indexed += t
+        found.append(ids)
+        scanned += timed(lambda q=q: first_stage(q, True), 1)[0]
+        truth.append(np.argsort(-(dense @ _pooled(q)))[:FIRST_STAGE].tolist())
+        t, hits = timed(lambda q=q: store.search(q, k=K), 1)
+        two_stage += t
+        two_ids.append([h.id for h in hits])
+    exact_ids = [[h.id for h in store.search(q, k=K, exact=True)] for q in queries[: args.exact_queries]]
+    res.update(
+        p50_ms=p(two_stage, 50),
+        p95_ms=p(two_stage, 95),
+        first_stage_p50_ms=p(indexed, 50),
+        first_stage_scan_p50_ms=p(scanned, 50),
+        first_stage_share=p(indexed, 50) / p(two_stage, 50),
+        scan_share=p(scanned, 50) / (p(two_stage, 50) - p(indexed, 50) + p(scanned, 50)),
+        first_stage_recall_at_100=recall(found, truth),
+        recall_at_10=recall(two_ids[: len(exact_ids)], exact_ids),
+    )
+    store.close()
+    size = dir_size(root)
+    res.update(disk_bytes_per_token=size / tokens, disk_mb=size / 2**20)
+    res.update(_rss_after_open(root))
+    res["rss_per_doc_kb"] = res["rss_warm_mb"] * 1024 / n
+    shutil.rmtree(root, ignore_errors=True)
+    return res
+
+
+def _ndcg(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> float:
+    from multivec.evaluation import score_runs
+
+    return score_runs(qrels, run, ("ndcg@10",))["ndcg@10"]
+
+
+def bench_datatypes(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+    from multivec.store import MultiVectorStore
+    from tests.support.cranfield import load_cranfield
+
+    corpus: Corpus = cranfield()
+    data = load_cranfield()
+    doc_ids, query_ids = sorted(data.corpus, key=int), sorted(data.queries, key=int)
+    qrels = {q: {d: int(g) for d, g in data.qrels[q].items()} for q in query_ids if q in data.qrels}
+    rows: list[dict[str, Any]] = []
+    reference: list[list[str]] = []
+    for datatype in ("float32", "float16", "turbo8"):
+        root = Path(tempfile.mkdtemp(prefix="bench-dt-", dir=args.tmp))
+        store = MultiVectorStore(
+            DeterministicFakeMultiVectorEmbedding(dim=corpus.dim), path=root, multivector_datatype=datatype
+        )
+        store.add_embeddings(corpus.docs, ids=doc_ids)
+        store.optimize()
+        store._backend._warmer.wait()
+        for q in corpus.queries[:5]:
+            store.search(q, k=K)
+        times, staged, exact = [], {}, {}
+        for qid, q in zip(query_ids, corpus.queries, strict=True):
+            t, hits = timed(lambda q=q, store=store: store.search(q, k=K), 1)
+            times += t
+            staged[qid] = {h.id: h.score for h in hits}
+            exact[qid] = {h.id: h.score for h in store.search(q, k=K, exact=True)}
+        store.close()
+        storage = sum(dir_size(d) for d in root.rglob("vector_storage-multivector") if d.is_dir())
+        exact_lists = [list(exact[q]) for q in query_ids]
+        reference = reference or exact_lists
+        rows.append(
+            {
+                "datatype": datatype,
+                "token_bytes": storage / corpus.tokens,
+                "disk_bytes_per_token": dir_size(root) / corpus.tokens,
+                "p50_ms": p(times, 50),
+                "p95_ms": p(times, 95),
+                "ndcg10_exact": _ndcg(exact, qrels),
+                "ndcg10_two_stage": _ndcg(staged, qrels),
+                "recall10_vs_float32_exact": recall(exact_lists, reference),
+                "recall10_two_stage_vs_own_exact": recall([list(staged[q]) for q in query_ids], exact_lists),
+            }
+        )
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"  done: {datatype}", flush=True)
+    for row in rows:
+        row["p50_ratio"] = row["p50_ms"] / rows[0]["p50_ms"]
+    return rows
+
+
+def _print_scale(rows: list[dict[str, Any]]) -> None:
+    print(
+        "\n| docs | segments | ingest docs/s (optimize s) | disk B/token | RSS open / warm MB | 2-stage p50 / p95 ms | "
+        "1st stage p50 ms: as searched / full scan | 1st-stage share | 1st-stage recall@100 | recall@10 vs exact |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['n']:,} | {r['segments']} | {r['ingest_docs_s']:.0f} ({r['optimize_s']:.0f}) | "
+            f"{r['disk_bytes_per_token']:.0f} | {r['rss_open_mb']:.0f} / {r['rss_warm_mb']:.0f} | "
+            f"{r['p50_ms']:.2f} / {r['p95_ms']:.2f} | {r['first_stage_p50_ms']:.2f} / {r['first_stage_scan_p50_ms']:.2f} "
+            f"({r['first_stage_scan_p50_ms'] / r['first_stage_p50_ms']:.1f}x) | {100 * r['first_stage_share']:.0f} % "
+            f"(scanned: {100 * r['scan_share']:.0f} %) | {r['first_stage_recall_at_100']:.3f} | {r['recall_at_10']:.3f} |"
+        )
+
+
+def _print_datatypes(rows: list[dict[str, Any]]) -> None:
+    print(
+        "\n| datatype | token-vector B/token | disk B/token | 2-stage p50 ms (× float32) | nDCG@10 exact | "
+        "nDCG@10 two-stage | recall@10 vs float32 exact | two-stage recall@10 vs own exact |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['datatype']} | {r['token_bytes']:.0f} | {r['disk_bytes_per_token']:.0f} | {r['p50_ms']:.2f} "
+            f"({r['p50_ratio']:.2f}×) | {r['ndcg10_exact']:.4f} | {r['ndcg10_two_stage']:.4f} | "
+            f"{r['recall10_vs_float32_exact']:.3f} | {r['recall10_two_stage_vs_own_exact']:.3f} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2k and 20k documents only")
+    parser.add_argument("--only", default="scale,datatypes")
+    parser.add_argument("--sizes", default=None, help="comma-separated document counts (default 2000,20000,100000)")
+    parser.add_argument("--datatype", default="turbo8", help="token-vector storage of the scale stores")
+    parser.add_argument("--segment-mb", type=int, default=512, help="segment_mb of the scale stores")
+    parser.add_argument("--hnsw-ef", type=int, default=None, help="first-stage ef (default: the store's)")
+    parser.add_argument("--json", type=Path, default=CACHE / "scale-results.json")
+    parser.add_argument("--tmp", default=None, help="scratch directory for stores (default: system temp)")
+    args = parser.parse_args(argv)
+    from multivec.store.backend import DEFAULT_HNSW_EF
+
+    args.hnsw_ef = args.hnsw_ef or DEFAULT_HNSW_EF
+    args.queries = 30 if args.quick else 50
+    args.exact_queries = 5 if args.quick else 8
+    sizes = [int(s) for s in (args.sizes or ("2000,20000" if args.quick else "2000,20000,100000")).split(",")]
+    only = set(args.only.split(","))
+    started = time.perf_counter()
+    cores = effective_cores()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, effective cores {cores:.2f}", flush=True)
+    scale: list[dict[str, Any]] = []
+    datatypes: list[dict[str, Any]] = []
+    if "scale" in only:
+        for n in sizes:
+            scale.append(bench_scale(n, args))
+            print(f"  done: {n} docs", flush=True)
+            gc.collect()
+    if "datatypes" in only:
+        datatypes = bench_datatypes(args)
+    if scale:
+        print(
+            f"\nScale curve: synthetic ColBERT-like passages, {args.datatype}, segment_mb={args.segment_mb}, "
+            f"first stage top-{FIRST_STAGE} at ef {args.hnsw_ef}, k={K}"
+        )
+        _print_scale(scale)
+    if datatypes:
+        print("\nDatatypes on Cranfield (real MiniLM token vectors, 384-d, all 225 queries, k=10):")
+        _print_datatypes(datatypes)
+    print(f"\neffective cores at the end: {effective_cores():.2f}; total {time.perf_counter() - started:.0f} s")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps({"scale": scale, "datatypes": datatypes, "effective_cores": cores, "quick": args.quick}, indent=2)
+    )
+    print(f"results: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
