@@ -439,7 +439,7 @@ def test_llama_index_entry_points_known_bad_inputs(li_store: Any) -> None:
 
     from llama_index_multivec import MaxSimRerank, MaxSimRetriever, MultiVectorEmbedding, QdrantMultiVectorStore
 
-    expect(ConfigurationError, lambda: MaxSimRetriever(li_store, mode="hybrid"), naming="hybrid")
+    expect(ConfigurationError, lambda: MaxSimRetriever(li_store, mode="sparse"), naming="sparse")
     expect(ConfigurationError, lambda: MaxSimRetriever(li_store, mode="bogus"), naming="bogus")
     expect(ConfigurationError, lambda: MaxSimRetriever(li_store, similarity_top_k=0), naming="similarity_top_k")
     expect(ConfigurationError, lambda: MaxSimRetriever(li_store, mmr_threshold=1.5), naming="mmr_threshold")
