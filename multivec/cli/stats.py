@@ -34,19 +34,14 @@ def add_parser(commands: Any, store_flags: Callable[[argparse.ArgumentParser], N
 def run(args: argparse.Namespace) -> int:
     """Run ``multivec stats``; returns the exit code."""
     from multivec.errors import CollectionNotFoundError
-    from multivec.store.integrity import _StoredShape, _StoredSingleVector
-    from multivec.store.layout import META_FILE, check_store_dir, read_metadata
-    from multivec.store.store import MultiVectorStore
+    from multivec.store.integrity import open_without_model
 
-    directory = args.store / args.collection
-    if not (directory / META_FILE).is_file():
-        check_store_dir(directory, locked=True)
-        err = CollectionNotFoundError(f"there is no collection {args.collection!r} in {str(args.store)!r}")
+    try:
+        opened = open_without_model(args.store, args.collection)
+    except CollectionNotFoundError as err:
         print(f"multivec: error: {err}; build it with `multivec index PATH --store {args.store}`", file=sys.stderr)
         return 2
-    metadata, _ = read_metadata(directory / META_FILE)
-    stand_in = (_StoredShape if metadata["multi_vector"] else _StoredSingleVector)(metadata)
-    with MultiVectorStore(stand_in, args.collection, path=args.store) as store:
+    with opened as store:
         stats = store.stats()
     if args.json:
         print(json.dumps(stats.as_dict(), indent=2))

@@ -20,7 +20,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +31,10 @@ from multivec.store.layout import META_FILE, check_store_dir, read_metadata
 from multivec.store.validation import point_id
 from multivec.types import Embedding
 
-__all__ = ["VerifyReport", "verify", "verify_path"]
+if TYPE_CHECKING:
+    from multivec.store.store import MultiVectorStore
+
+__all__ = ["VerifyReport", "open_without_model", "verify", "verify_path"]
 
 #: Problems listed one by one; the rest are counted.
 MAX_PROBLEMS = 100
@@ -91,6 +94,25 @@ def verify(backend: Backend) -> VerifyReport:
     return VerifyReport(len(payloads), problems)
 
 
+def open_without_model(path: str | os.PathLike[str], collection_name: str = "multivec") -> MultiVectorStore:
+    """Open the embedded store ``path/collection_name`` with a stand-in for its embedder (its stored shape, no
+    model): for reading, checking, measuring and tuning it from precomputed vectors.
+
+    Raises :class:`~multivec.errors.CollectionNotFoundError` when there is no such collection (nothing is created),
+    :class:`~multivec.errors.StoreLockedError` when another process has it open and
+    :class:`~multivec.errors.StoreCorruptedError` when its files are damaged.
+    """
+    from multivec.store.store import MultiVectorStore  # the store imports this module
+
+    directory = Path(path) / collection_name
+    if not (directory / META_FILE).exists():
+        check_store_dir(directory, locked=True)
+        raise CollectionNotFoundError(f"there is no collection {collection_name!r} in {str(path)!r}")
+    metadata, _ = read_metadata(directory / META_FILE)
+    stand_in = (_StoredShape if metadata["multi_vector"] else _StoredSingleVector)(metadata)
+    return MultiVectorStore(stand_in, collection_name, path=path)
+
+
 def verify_path(path: str | os.PathLike[str], collection_name: str = "multivec") -> VerifyReport:
     """Open the embedded store ``path/collection_name`` without its embedding model and :func:`verify` it.
 
@@ -99,16 +121,8 @@ def verify_path(path: str | os.PathLike[str], collection_name: str = "multivec")
     :class:`~multivec.errors.StoreLockedError` when another process has it open. Like any open, it takes over a
     store this process has open: call :meth:`~multivec.store.MultiVectorStore.verify` on that one instead.
     """
-    from multivec.store.store import MultiVectorStore
-
-    directory = Path(path) / collection_name
     try:
-        if not (directory / META_FILE).exists():
-            check_store_dir(directory, locked=True)
-            raise CollectionNotFoundError(f"there is no collection {collection_name!r} in {str(path)!r}")
-        metadata, _ = read_metadata(directory / META_FILE)
-        stand_in = (_StoredShape if metadata["multi_vector"] else _StoredSingleVector)(metadata)
-        with MultiVectorStore(stand_in, collection_name, path=path) as store:
+        with open_without_model(path, collection_name) as store:
             return store.verify()
     except StoreCorruptedError as err:
         return VerifyReport(0, [str(err)])
