@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, whatever the venv has installed
 
-from multivec.pdf import write_text_pdf
+from multivec.testing import write_text_pdf
 
 DEMO = Path(__file__).resolve().parents[1] / "multivec" / "demo_data"
 

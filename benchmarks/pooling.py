@@ -15,11 +15,16 @@ each pool factor (1 = none, then 2, 3, 4), measured side by side:
   ``optimize()``; median of ``--rounds`` interleaved rounds) and, with ``--text-docs N``, ``add_texts`` of N
   documents with the MiniLM ColBERT encoder (embedding included, what ``multivec index`` does).
 
+With ``--prefetch 100,200,400`` it also sweeps the prefetch limit on the same stores: per factor and limit, recall@10
+of the two-stage search against unpooled and against pooled exact MaxSim, nDCG@10 and the p50 as a ratio to the
+unpooled store at the default limit; the ``exact`` row is the store's own exact MaxSim search, which no prefetch can
+beat.
+
 Then it applies the default rule of issue #19: a factor qualifies as a default only if its exact nDCG@10 stays
 within 0.003 of unpooled exact MaxSim and its two-stage recall@10 against unpooled exact MaxSim is at least 0.95.
 
 Run: ``python benchmarks/pooling.py`` (about 5 minutes on a quiet 2-core box), ``--factors 1,2``,
-``--text-docs 0`` to skip the encoder, ``--json results.json``.
+``--text-docs 0`` to skip the encoder, ``--prefetch 100,200,400``, ``--json results.json``.
 """
 
 from __future__ import annotations
@@ -71,6 +76,21 @@ def ingest(docs: list[np.ndarray], factor: int, tmp: str | None) -> tuple[float,
     return time.perf_counter() - start, store, root
 
 
+def timed_search(
+    store: MultiVectorStore, queries: list[np.ndarray], prefetch: int | None
+) -> tuple[list[float], list[list[int]]]:
+    """Per-query ms and top-k ids, one query at a time; ``prefetch=None`` is the store's exact MaxSim search."""
+    times, found = [], []
+    for q in queries:
+        if prefetch is None:
+            t, hits = bench.timed(lambda q=q: store.search(q, k=K, exact=True), 1)
+        else:
+            t, hits = bench.timed(lambda q=q: store.search(q, k=K, prefetch_limit=prefetch), 1)
+        times += t
+        found.append([int(h.id) for h in hits])
+    return times, found
+
+
 def text_ingest(texts: list[str], factors: list[int], tmp: str | None) -> dict[int, float]:
     """docs/s of ``add_texts`` with the offline MiniLM ColBERT encoder (embedding included), per factor."""
     from multivec.embeddings import ColBERTEmbeddings, offline_minilm_path
@@ -94,9 +114,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved ingest rounds (median reported)")
     parser.add_argument("--text-docs", type=int, default=100, help="documents for the add_texts ingest (0: skip)")
     parser.add_argument("--tmp", default=None, help="scratch directory for stores (default: system temp)")
+    parser.add_argument(
+        "--prefetch", default="", help="comma-separated prefetch limits to sweep on the same stores (and exact)"
+    )
     parser.add_argument("--json", type=Path, default=bench.CACHE / "pooling-results.json")
     args = parser.parse_args(argv)
     factors = sorted({int(f) for f in args.factors.split(",")} | {1})
+    sweep: list[int | None] = [int(v) for v in args.prefetch.split(",") if v]
+    sweep += [None] if sweep else []
     started = time.perf_counter()
     corpus = bench.cranfield()
     data = load_cranfield()
@@ -149,11 +174,24 @@ def main(argv: list[str] | None = None) -> None:
             store._backend._warmer.wait()
             for q in queries[:3]:
                 store.search(q, k=K)
-            times, found = [], []
-            for q in queries:
-                t, hits = bench.timed(lambda q=q, store=store: store.search(q, k=K), 1)
-                times += t
-                found.append([int(h.id) for h in hits])
+            times, found = timed_search(store, queries, DEFAULT_PREFETCH_LIMIT)
+            pooled_exact = [[str(i) for i in t] for t in row["_exact"]]
+            row["sweep"] = []
+            for limit in sweep:
+                swept_times, swept = timed_search(store, queries, limit)
+                swept_str = [[str(i) for i in t] for t in swept]
+                swept_run = {qid: ranking(top, doc_ids) for qid, top in zip(query_ids, swept, strict=True)}
+                row["sweep"].append(
+                    {
+                        "prefetch": limit,
+                        "p50_ms": bench.p(swept_times, 50),
+                        "recall10_vs_exact_unpooled": bench.recall(
+                            swept_str, [[str(i) for i in t] for t in exact_unpooled]
+                        ),
+                        "recall10_vs_exact_pooled": bench.recall(swept_str, pooled_exact),
+                        "ndcg10": score_runs(data.qrels, swept_run, ("ndcg@10",))["ndcg@10"],
+                    }
+                )
             store.close()
             row["disk_bytes_per_original_token"] = bench.dir_size(root) / original_tokens
             shutil.rmtree(root, ignore_errors=True)
@@ -197,6 +235,20 @@ def main(argv: list[str] | None = None) -> None:
             f"({r['rerank_pairs_per_query'] / base['rerank_pairs_per_query']:.2f}×) | {r['two_stage_p50_ms']:.2f} | "
             f"{r['pool_ms_per_doc']:.2f} | {r['ingest_docs_s']:.0f} ({r['ingest_vs_unpooled']:.2f}×) | {text} |"
         )
+    if sweep:
+        print(
+            "\n| pool_factor | prefetch | recall@10 vs exact unpooled | recall@10 vs exact pooled | nDCG@10 | "
+            "p50 ms (× unpooled at the default prefetch) |"
+        )
+        print("|" + "---|" * 6)
+        for factor in factors:
+            for s in rows[factor]["sweep"]:
+                s["p50_ratio"] = s["p50_ms"] / base["two_stage_p50_ms"]
+                print(
+                    f"| {factor if factor > 1 else '— (1)'} | {s['prefetch'] or 'exact'} | "
+                    f"{s['recall10_vs_exact_unpooled']:.3f} | {s['recall10_vs_exact_pooled']:.3f} | {s['ndcg10']:.4f} | "
+                    f"{s['p50_ms']:.2f} ({s['p50_ratio']:.2f}×) |"
+                )
     qualifying = [
         f
         for f in factors
@@ -208,9 +260,30 @@ def main(argv: list[str] | None = None) -> None:
         f"\nDefault rule (nDCG@10 within {NDCG_TOLERANCE} of unpooled exact, two-stage recall@10 vs unpooled exact "
         f">= {RECALL_TARGET}): " + (f"qualifying factors {qualifying}" if qualifying else "no factor qualifies")
     )
+    with_prefetch = {
+        f: [
+            s["prefetch"]
+            for s in rows[f]["sweep"]
+            if s["prefetch"] is not None and s["recall10_vs_exact_unpooled"] >= RECALL_TARGET
+        ]
+        for f in factors
+        if f > 1 and abs(rows[f]["ndcg10_exact"] - base["ndcg10_exact"]) <= NDCG_TOLERANCE
+    }
+    for f, limits in with_prefetch.items() if sweep else []:
+        ceiling = rows[f]["sweep"][-1]["recall10_vs_exact_unpooled"]
+        print(
+            f"pool_factor={f}: "
+            + (f"passes the recall part at prefetch {limits}" if limits else "no swept prefetch passes the recall part")
+            + f"; its own exact MaxSim reaches {ceiling:.3f} against unpooled exact"
+            + (" (below the target: no prefetch can pass)" if ceiling < RECALL_TARGET else "")
+        )
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"rows": list(rows.values()), "qualifying": qualifying}, indent=2))
+    args.json.write_text(
+        json.dumps(
+            {"rows": list(rows.values()), "qualifying": qualifying, "qualifying_with_prefetch": with_prefetch}, indent=2
+        )
+    )
     print(f"results: {args.json}")
 
 

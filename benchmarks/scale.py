@@ -8,13 +8,17 @@
    two-stage p50/p95, the first stage alone (pooled-vector top-100) searched the way the store does (HNSW where a
    segment has one, else a scan) and as a forced full scan (``exact``: what every segment did before), its share of
    the two-stage time, first-stage recall@100 against an exact dense search (numpy), recall@10 of two-stage
-   against exact MaxSim.
+   against exact MaxSim. Disk is also split by part (qdrant-edge's write-ahead log, token vectors, first-stage
+   vectors and their HNSW graph, payloads, the rest) so that bytes per token can be read without the WAL, whose
+   32 MiB segment files are allocated whatever the store holds. ``--pool-factor k`` builds the scale stores with
+   ingest-time token pooling (bytes stay per *original* token; recall@10 is then against the pooled store's own
+   exact MaxSim).
 2. **Datatype table** on Cranfield (real MiniLM token vectors, 384-d, cached by ``benchmarks/store.py``):
    float32 / float16 / turbo8 storage: token-vector bytes per token on disk, two-stage p50 and its ratio to float32,
    nDCG@10 (exact and two-stage) against the qrels, recall@10 against float32 exact MaxSim.
 
 Run: ``python benchmarks/scale.py`` (about 25 minutes on a 2-core box), ``--quick`` (2k/20k, about 8 minutes),
-``--only scale|datatypes``, ``--json results.json``.
+``--only scale|datatypes``, ``--sizes 2000,20000``, ``--pool-factor 3``, ``--json results.json``.
 """
 
 from __future__ import annotations
@@ -56,6 +60,26 @@ def _pooled(doc: np.ndarray) -> np.ndarray:
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
+_PARTS = (
+    ("wal", "wal"),
+    ("vector_storage-multivector", "token_vectors"),
+    ("vector_storage-dense", "dense_vectors"),
+    ("vector_index-dense", "dense_hnsw"),
+    ("payload_storage", "payloads"),
+    ("payload_index", "payload_index"),
+)
+
+
+def _disk_parts(root: Path) -> dict[str, int]:
+    """Bytes allocated on disk per part of the store (the first matching directory name in a file's path)."""
+    parts = dict.fromkeys([name for _, name in _PARTS] + ["other"], 0)
+    for f in root.rglob("*"):
+        if f.is_file():
+            name = next((label for directory, label in _PARTS if directory in f.parts), "other")
+            parts[name] += f.stat().st_blocks * 512
+    return parts
+
+
 def _rss_after_open(path: Path) -> dict[str, float]:
     """RSS (MB) of a fresh process after it opens the store, and after the background warm-up has read it."""
     code = (
@@ -84,6 +108,7 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
         path=root,
         multivector_datatype=args.datatype,
         segment_mb=args.segment_mb,
+        pool_factor=args.pool_factor,
     )
     queries: list[np.ndarray] = []
     pooled_docs: list[np.ndarray] = []
@@ -111,6 +136,7 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "tokens": tokens,
         "datatype": args.datatype,
         "segment_mb": args.segment_mb,
+        "pool_factor": args.pool_factor,
         "segments": store._backend.segment_count,
         "ingest_docs_s": n / (written + optimize_s),
         "optimize_s": optimize_s,
@@ -156,7 +182,15 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
     )
     store.close()
     size = dir_size(root)
-    res.update(disk_bytes_per_token=size / tokens, disk_mb=size / 2**20)
+    parts = _disk_parts(root)
+    res.update(
+        disk_bytes_per_token=size / tokens,
+        disk_mb=size / 2**20,
+        wal_mb=parts["wal"] / 2**20,
+        disk_bytes_per_token_without_wal=(size - parts["wal"]) / tokens,
+        token_vector_bytes_per_token=parts["token_vectors"] / tokens,
+        disk_parts_bytes_per_token={name: b / tokens for name, b in parts.items()},
+    )
     res.update(_rss_after_open(root))
     res["rss_per_doc_kb"] = res["rss_warm_mb"] * 1024 / n
     shutil.rmtree(root, ignore_errors=True)
@@ -222,14 +256,16 @@ def bench_datatypes(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _print_scale(rows: list[dict[str, Any]]) -> None:
     print(
-        "\n| docs | segments | ingest docs/s (optimize s) | disk B/token | RSS open / warm MB | 2-stage p50 / p95 ms | "
+        "\n| docs | segments | ingest docs/s (optimize s) | disk B/token (without WAL; WAL MB) | RSS open / warm MB | "
+        "2-stage p50 / p95 ms | "
         "1st stage p50 ms: as searched / full scan | 1st-stage share | 1st-stage recall@100 | recall@10 vs exact |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['n']:,} | {r['segments']} | {r['ingest_docs_s']:.0f} ({r['optimize_s']:.0f}) | "
-            f"{r['disk_bytes_per_token']:.0f} | {r['rss_open_mb']:.0f} / {r['rss_warm_mb']:.0f} | "
+            f"{r['disk_bytes_per_token']:.0f} ({r['disk_bytes_per_token_without_wal']:.0f}; {r['wal_mb']:.0f}) | "
+            f"{r['rss_open_mb']:.0f} / {r['rss_warm_mb']:.0f} | "
             f"{r['p50_ms']:.2f} / {r['p95_ms']:.2f} | {r['first_stage_p50_ms']:.2f} / {r['first_stage_scan_p50_ms']:.2f} "
             f"({r['first_stage_scan_p50_ms'] / r['first_stage_p50_ms']:.1f}x) | {100 * r['first_stage_share']:.0f} % "
             f"(scanned: {100 * r['scan_share']:.0f} %) | {r['first_stage_recall_at_100']:.3f} | {r['recall_at_10']:.3f} |"
@@ -257,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated document counts (default 2000,20000,100000)")
     parser.add_argument("--datatype", default="turbo8", help="token-vector storage of the scale stores")
     parser.add_argument("--segment-mb", type=int, default=512, help="segment_mb of the scale stores")
+    parser.add_argument("--pool-factor", type=int, default=None, help="pool_factor of the scale stores (default none)")
     parser.add_argument("--hnsw-ef", type=int, default=None, help="first-stage ef (default: the store's)")
     parser.add_argument("--json", type=Path, default=CACHE / "scale-results.json")
     parser.add_argument("--tmp", default=None, help="scratch directory for stores (default: system temp)")
@@ -283,6 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     if scale:
         print(
             f"\nScale curve: synthetic ColBERT-like passages, {args.datatype}, segment_mb={args.segment_mb}, "
+            f"pool_factor={args.pool_factor}, "
             f"first stage top-{FIRST_STAGE} at ef {args.hnsw_ef}, k={K}"
         )
         _print_scale(scale)

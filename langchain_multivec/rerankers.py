@@ -28,6 +28,7 @@ from pydantic import ConfigDict, Field
 from langchain_multivec.embeddings import MultiVectorEmbeddings, as_core_embedder
 from multivec._options import boolean, configuration_errors, items, known_keys, optional_positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding
+from multivec.embeddings.cache import with_cache
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.pdf import check_dpi
 from multivec.rerank import Modality, RerankResult, arerank, rerank
@@ -82,6 +83,10 @@ class MaxSimReranker(BaseDocumentCompressor):
             indexed with (``metadata["page_dpi"]``, set by ``add_pdfs``), so pages score as they do in the store;
             :data:`multivec.pdf.DEFAULT_DPI` for pages without it.
         show_progress: progress bar while embedding the candidates.
+        cache: the candidates' and queries' embeddings are kept in an embedding cache, so a document that comes
+            back for another query is not embedded again (``True``, the default: a
+            :class:`~multivec.embeddings.MemoryCache`; or any :class:`~multivec.embeddings.EmbeddingCache`, e.g. a
+            ``DiskCache``; ``False``: none). See :func:`multivec.embeddings.cache.with_cache`.
 
     Returned documents are copies (the inputs are not modified) with ``metadata["relevance_score"]`` (MaxSim mapped
     to [0, 1], comparable across queries) and ``metadata["score"]`` (raw MaxSim). Image documents
@@ -108,10 +113,11 @@ class MaxSimReranker(BaseDocumentCompressor):
 
     def __init__(self, **data: Any) -> None:
         # checked before pydantic, which would wrap our errors (and its own) in a ValidationError
+        cache = data.pop("cache", True)
         known_keys(data, type(self).model_fields, "MaxSimReranker")
         if "embedding" not in data:
             raise ConfigurationError("MaxSimReranker needs embedding=, a multivec embedder or MultiVectorEmbeddings")
-        checked = {**data, "embedding": as_core_embedder(data["embedding"])}
+        checked = {**data, "embedding": with_cache(as_core_embedder(data["embedding"]), cache)}
         if "top_n" in data:
             checked["top_n"] = optional_positive_int(data["top_n"], "top_n")
         if data.get("pdf_dpi") is not None:

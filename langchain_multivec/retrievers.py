@@ -25,7 +25,6 @@ from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, Callba
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
-from qdrant_client import models
 
 from langchain_multivec._qdrant_compat import retrieval_mode
 from langchain_multivec.vectorstores import SEARCH_TYPES, QdrantMultiVectorStore, record_to_document
@@ -83,7 +82,9 @@ class MaxSimRetriever(BaseRetriever):
 
     vectorstore: QdrantMultiVectorStore
     k: int = Field(default=4, ge=1)
-    filter: dict[str, Any] | models.Filter | None = None
+    # a dict filter or a qdrant_client Filter (checked by _checked_fields); Any, so that qdrant_client is imported
+    # only by those who use its filters
+    filter: Any = None
     search_type: SearchType = "similarity"
     score_threshold: float | None = None
     fetch_k: int = Field(default=20, ge=1)

@@ -69,7 +69,7 @@ from multivec._options import choice, configuration_errors, items, known_keys, r
 from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.explain import Explanation, aexplain_record, explain_record
-from multivec.pdf import DEFAULT_DPI, aadd_pdfs, add_pdfs
+from multivec.pdf import DEFAULT_DPI
 from multivec.store import Hit, MultiVectorStore, Record
 from multivec.store.options import mirrors_store_options
 from multivec.types import ImageInput
@@ -344,13 +344,13 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         dpi: float = DEFAULT_DPI,
         metadatas: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[str]:
-        """Add every page of every PDF (:func:`multivec.pdf.add_pdfs`): rendered page images with a multimodal
+        """Add every page of every PDF (:meth:`multivec.store.MultiVectorStore.add_pdfs`): rendered page images with a multimodal
         embedder (ColPali, ColQwen2, BiPali, Infinity), the page text layer with a text-only one (ColBERT).
 
         Results have ``metadata["source"]`` (the file) and ``metadata["page"]`` (1-based). ``metadatas`` gives one
         dict per PDF; adding the same file again replaces its pages. Needs the ``pdf`` extra (pypdfium2).
         """
-        return add_pdfs(self.store, paths, dpi=dpi, metadatas=metadatas)
+        return self.store.add_pdfs(paths, dpi=dpi, metadatas=metadatas)
 
     async def aadd_pdfs(
         self,
@@ -360,7 +360,7 @@ class QdrantMultiVectorStore(Closing, VectorStore):
         metadatas: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[str]:
         """Async twin of :meth:`add_pdfs`."""
-        return await aadd_pdfs(self.store, paths, dpi=dpi, metadatas=metadatas)
+        return await self.store.aadd_pdfs(paths, dpi=dpi, metadatas=metadatas)
 
     # -- reading and deleting --------------------------------------------------------------------------------------
 

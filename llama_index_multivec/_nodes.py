@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, NodeWithScore, TextNode
@@ -12,18 +10,19 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 
 from multivec._options import items
 from multivec.errors import ConfigurationError, InvalidInputError
+from multivec.items import Item, Modality
 from multivec.source_images import is_pdf, page_dpi, source_image
 from multivec.store import Hit, Record
-from multivec.types import Embedding, ImageInput
+from multivec.types import ImageInput
 
 __all__ = [
     "RAW_SCORE_KEY",
-    "NodeBatch",
     "check_nodes",
     "hit_to_node",
     "image_input",
     "metadata_mode",
-    "nodes_to_batch",
+    "node_input",
+    "nodes_to_items",
     "record_to_node",
     "scored",
 ]
@@ -79,80 +78,41 @@ def image_input(node: ImageNode, index: int) -> ImageInput:
     )
 
 
-@dataclass
-class NodeBatch:
-    """Nodes split into what to embed (texts, images, with their positions) and what to store (ids, payloads)."""
-
-    ids: list[str] = field(default_factory=list)
-    payloads: list[dict[str, Any]] = field(default_factory=list)
-    text_positions: list[int] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    image_positions: list[int] = field(default_factory=list)
-    images: list[ImageInput] = field(default_factory=list)
-
-    def merge(self, text_vectors: Sequence[Embedding], image_vectors: Sequence[Embedding]) -> list[Embedding]:
-        """The embeddings in node order, from the text and image embeddings in sub-list order."""
-        merged: list[Embedding | None] = [None] * len(self.ids)
-        for pos, vec in zip(self.text_positions, text_vectors, strict=True):
-            merged[pos] = vec
-        for pos, vec in zip(self.image_positions, image_vectors, strict=True):
-            merged[pos] = vec
-        return [vec for vec in merged if vec is not None]
-
-    @contextmanager
-    def image_errors(self) -> Iterator[None]:
-        """Re-raise an embedder's per-image input error naming the node's position instead of the image's."""
-        try:
-            yield
-        except InvalidInputError as err:
-            if err.index is None or not 0 <= err.index < len(self.image_positions):
-                raise
-            pos = self.image_positions[err.index]
-            raise InvalidInputError(f"nodes[{pos}] (node {self.ids[pos]!r}): {err}", index=pos) from err
+def node_input(node: BaseNode, index: int, metadata_mode: MetadataMode) -> tuple[Modality, str | ImageInput]:
+    """What the embedder reads for a node: an ``ImageNode``'s image (:func:`image_input`), else the node's
+    content in ``metadata_mode``."""
+    if isinstance(node, ImageNode):
+        return "image", image_input(node, index)
+    return "text", node.get_content(metadata_mode=metadata_mode)
 
 
-def nodes_to_batch(nodes: Sequence[BaseNode], metadata_mode: MetadataMode) -> NodeBatch:
-    """Validate ``nodes`` and build what to embed and store; raises before anything is embedded or written.
+def nodes_to_items(nodes: Sequence[BaseNode], metadata_mode: MetadataMode) -> list[Item]:
+    """The items a list of nodes is stored as (:mod:`multivec.items`); raises before anything is embedded.
 
     Text nodes are embedded from ``node.get_content(metadata_mode)`` and stored with their bare text as content.
-    Image nodes are embedded from their image; the payload's content is the image's path or URL (base64 images
+    Image nodes are embedded from their image; the record's content is the image's path or URL (base64 images
     stay only inside the serialised node). The whole node (relationships, metadata, image fields) is serialised
-    into the payload's metadata with ``node_to_metadata_dict``, so it round-trips and ``ref_doc_id`` filters work.
+    into the record's metadata with ``node_to_metadata_dict``, so it round-trips and ``ref_doc_id`` filters work.
     """
-    batch = NodeBatch()
+    out = []
     for i, node in enumerate(check_nodes(nodes)):
+        modality, content = node_input(node, i, metadata_mode)
+        source = None
         if isinstance(node, ImageNode):
-            batch.image_positions.append(i)
-            batch.images.append(image_input(node, i))
-            payload = {
-                "content": node.image_path or node.image_url,
-                "metadata": node_to_metadata_dict(node, remove_text=False, flat_metadata=False),
-                "modality": "image",
-                "source": node.image_path or node.image_url,
-                "page": None,
-            }
+            source = stored = node.image_path or node.image_url
+            metadata = node_to_metadata_dict(node, remove_text=False, flat_metadata=False)
         else:
-            text = node.get_content(metadata_mode=metadata_mode)
-            if not text.strip():
-                raise InvalidInputError(f"{_where(node, i)} has no text to embed", index=i)
-            batch.text_positions.append(i)
-            batch.texts.append(text)
-            payload = {
-                "content": node.get_content(metadata_mode=MetadataMode.NONE),
-                "metadata": node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
-                "modality": "text",
-                "source": None,
-                "page": None,
-            }
-        batch.ids.append(node.node_id)
-        batch.payloads.append(payload)
-    return batch
+            stored = node.get_content(metadata_mode=MetadataMode.NONE)
+            metadata = node_to_metadata_dict(node, remove_text=True, flat_metadata=False)
+        item = Item(content, modality, node.node_id, metadata, source, stored_content=stored, label=_where(node, i))
+        out.append(item)
+    return out
 
 
 def record_to_node(record: Record) -> BaseNode:
     """The node a record was written from.
 
-    Records written outside LlamaIndex (the core store, the LangChain adapter, ``multivec.pdf.add_pdfs``) become a
+    Records written outside LlamaIndex (the core store, the LangChain adapter, ``MultiVectorStore.add_pdfs``) become a
     ``TextNode`` or an ``ImageNode`` with the record's id and metadata; their ``source`` and ``page`` go to the
     LlamaIndex metadata keys ``file_path`` and ``page_label``. An image record's source becomes ``image_path``
     unless it is a PDF page (the page is not stored as an image file; render it with :func:`multivec.pdf.read_pdf`).

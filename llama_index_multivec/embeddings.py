@@ -17,18 +17,18 @@ the ``*_multivector*`` methods and are what :class:`~llama_index_multivec.Qdrant
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.embeddings import MultiModalEmbedding
-from llama_index.core.schema import BaseNode, ImageNode, ImageType, MetadataMode
+from llama_index.core.schema import BaseNode, ImageType, MetadataMode
 
-from llama_index_multivec._nodes import check_nodes, image_input
+from llama_index_multivec._nodes import check_nodes, node_input
 from multivec._options import configuration_errors, items, known_keys, optional_positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
-from multivec.embeddings.cache import CachedEmbeddings, EmbeddingCache, MemoryCache
+from multivec.embeddings.cache import EmbeddingCache, with_cache
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.scoring import flat_vector
 from multivec.types import Embedding, ImageInput
@@ -79,11 +79,8 @@ class MultiVectorEmbedding(MultiModalEmbedding):
             raise ConfigurationError(
                 f"embedder must be a multivec embedder (MultiVectorBaseEmbedding), got {type(embedder).__name__}"
             )
-        if not isinstance(cache, EmbeddingCache | bool):
-            raise ConfigurationError(f"cache must be True, False or an EmbeddingCache, got {type(cache).__name__}")
-        if cache is not False and not isinstance(embedder, CachedEmbeddings):
-            # the pooled vectors LlamaIndex asks for and the token vectors the store writes come from one encoder pass
-            embedder = CachedEmbeddings(embedder, MemoryCache() if cache is True else cache)
+        # the pooled vectors LlamaIndex asks for and the token vectors the store writes come from one encoder pass
+        embedder = with_cache(embedder, cache)
         # checked before pydantic, which would wrap our errors (and its own) in a ValidationError
         known_keys(kwargs, set(type(self).model_fields) - {"model_name"}, "MultiVectorEmbedding")
         batch_size = optional_positive_int(embed_batch_size, "embed_batch_size")
@@ -210,21 +207,16 @@ class MultiVectorEmbedding(MultiModalEmbedding):
 
     # -- as a transformation: image nodes are embedded from their image ------------------------------------------
 
-    def _split_nodes(self, nodes: Sequence[BaseNode]) -> tuple[list[int], list[str], list[int], list[ImageType]]:
-        text_pos: list[int] = []
-        texts: list[str] = []
-        image_pos: list[int] = []
-        images: list[ImageType] = []
+    def _inputs(self, nodes: Sequence[BaseNode]) -> tuple[list[int], list[str], list[int], list[ImageType]]:
+        positions: dict[str, list[int]] = {"text": [], "image": []}
+        inputs: dict[str, list[Any]] = {"text": [], "image": []}
         for i, node in enumerate(nodes):
-            if isinstance(node, ImageNode):
-                image_pos.append(i)
-                # LlamaIndex types images as paths or BytesIO; the wrapped embedder reads any ImageInput (a rendered
-                # PDF page is a PIL image)
-                images.append(cast(ImageType, image_input(node, i)))
-            else:
-                text_pos.append(i)
-                texts.append(node.get_content(metadata_mode=MetadataMode.EMBED))
-        return text_pos, texts, image_pos, images
+            modality, content = node_input(node, i, MetadataMode.EMBED)
+            positions[modality].append(i)
+            inputs[modality].append(content)  # images: any ImageInput (a rendered PDF page is a PIL image)
+        if inputs["image"]:
+            self._multimodal()
+        return positions["text"], inputs["text"], positions["image"], inputs["image"]
 
     @staticmethod
     def _assign(
@@ -235,9 +227,7 @@ class MultiVectorEmbedding(MultiModalEmbedding):
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         nodes = check_nodes(nodes)
-        text_pos, texts, image_pos, images = self._split_nodes(nodes)
-        if images:
-            self._multimodal()
+        text_pos, texts, image_pos, images = self._inputs(nodes)
         show_progress = bool(kwargs.get("show_progress", False))
         if texts:
             self._assign(nodes, text_pos, self.get_text_embedding_batch(texts, show_progress=show_progress))
@@ -247,9 +237,7 @@ class MultiVectorEmbedding(MultiModalEmbedding):
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         nodes = check_nodes(nodes)
-        text_pos, texts, image_pos, images = self._split_nodes(nodes)
-        if images:
-            self._multimodal()
+        text_pos, texts, image_pos, images = self._inputs(nodes)
         show_progress = bool(kwargs.get("show_progress", False))
         if texts:
             self._assign(nodes, text_pos, await self.aget_text_embedding_batch(texts, show_progress=show_progress))

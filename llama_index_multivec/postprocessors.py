@@ -26,6 +26,7 @@ from llama_index_multivec._nodes import check_nodes, image_input, metadata_mode,
 from llama_index_multivec.embeddings import MultiVectorEmbedding
 from multivec._options import boolean, configuration_errors, known_keys, optional_positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding
+from multivec.embeddings.cache import EmbeddingCache, with_cache
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.rerank import Modality, RerankResult, arerank, rerank
 from multivec.types import ImageInput
@@ -48,6 +49,10 @@ class MaxSimRerank(BaseNodePostprocessor):
         metadata_mode: which text of a text node is scored (``node.get_content(metadata_mode=...)``); the default
             ``EMBED`` matches what :class:`QdrantMultiVectorStore` embeds.
         show_progress: progress bar while embedding candidates.
+        cache: keep the candidates' and queries' embeddings in an embedding cache, so a node that comes back for
+            another query is not embedded again (``True``, the default: a :class:`~multivec.embeddings.MemoryCache`;
+            or any :class:`~multivec.embeddings.EmbeddingCache`; ``False``: none). A
+            :class:`MultiVectorEmbedding` brings its own cache.
 
     Use it in a query engine: ``index.as_query_engine(node_postprocessors=[MaxSimRerank(embedding=..., top_n=3)])``.
     """
@@ -58,7 +63,13 @@ class MaxSimRerank(BaseNodePostprocessor):
 
     _embedder: MultiVectorBaseEmbedding = PrivateAttr()
 
-    def __init__(self, embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        embedding: MultiVectorBaseEmbedding | MultiVectorEmbedding | None = None,
+        *,
+        cache: EmbeddingCache | bool = True,
+        **kwargs: Any,
+    ) -> None:
         if embedding is None:
             raise ConfigurationError("MaxSimRerank needs embedding=, a multivec embedder or a MultiVectorEmbedding")
         embedder = embedding.embedder if isinstance(embedding, MultiVectorEmbedding) else embedding
@@ -74,6 +85,7 @@ class MaxSimRerank(BaseNodePostprocessor):
             kwargs["metadata_mode"] = metadata_mode(kwargs["metadata_mode"], "metadata_mode")
         if "show_progress" in kwargs:
             kwargs["show_progress"] = boolean(kwargs["show_progress"], "show_progress")
+        embedder = with_cache(embedder, cache)
         with configuration_errors("MaxSimRerank"):
             super().__init__(**kwargs)
         self._embedder = embedder

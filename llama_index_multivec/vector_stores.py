@@ -22,7 +22,6 @@ into token vectors with the store's multi-vector model, and ``query`` embeds ``q
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 from collections.abc import Sequence
@@ -40,15 +39,15 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
-from llama_index_multivec._nodes import NodeBatch, hit_to_node, metadata_mode, nodes_to_batch, record_to_node
+from llama_index_multivec._nodes import hit_to_node, metadata_mode, nodes_to_items, record_to_node
 from llama_index_multivec.embeddings import MultiVectorEmbedding
 from llama_index_multivec.filters import to_store_filter
 from multivec._closing import Closing
 from multivec._options import ErrorType, configuration_errors, items, number, positive_int, search_options
-from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
+from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.explain import Explanation, aexplain_record, explain_record
-from multivec.pdf import DEFAULT_DPI, aadd_pdfs, add_pdfs
+from multivec.pdf import DEFAULT_DPI
 from multivec.store import Hit, MultiVectorStore, Record
 from multivec.store.hybrid import MAX_HYBRID_WEIGHT
 from multivec.store.options import mirrors_store_options
@@ -279,32 +278,14 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
 
     # -- add ----------------------------------------------------------------------------------------------------
 
-    def _batch(self, nodes: Sequence[BaseNode]) -> NodeBatch:
-        batch = nodes_to_batch(nodes, self.text_metadata_mode)
-        if batch.images and not isinstance(self._embedder, MultiVectorMultiModalEmbedding):
-            pos = batch.image_positions[0]
-            raise InvalidInputError(
-                f"nodes[{pos}] is an ImageNode but {self._embedder!r} embeds text only; use a multimodal embedder",
-                index=pos,
-            )
-        return batch
-
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Embed ``nodes`` (texts and images) with the store's model and upsert them; returns their node ids.
 
-        Everything is validated and embedded before anything is written. Re-adding a node id overwrites it.
+        Everything is validated and embedded before anything is written, and written at once
+        (:meth:`multivec.store.MultiVectorStore.add_items`). Re-adding a node id overwrites it.
         """
-        batch = self._batch(nodes)
-        if not batch.ids:
-            return []
-        show = bool(add_kwargs.get("show_progress", False))
-        texts = self._embedder.embed_documents_batch(batch.texts, show_progress=show) if batch.texts else []
-        images: list[Embedding] = []
-        if batch.images:
-            assert isinstance(self._embedder, MultiVectorMultiModalEmbedding)
-            with batch.image_errors():
-                images = self._embedder.embed_images_batch(batch.images, show_progress=show)
-        return self._store.add_embeddings(batch.merge(texts, images), payloads=batch.payloads, ids=batch.ids)
+        items = nodes_to_items(nodes, self.text_metadata_mode)
+        return self._store.add_items(items, show_progress=add_kwargs.get("show_progress"))
 
     def add_pdfs(
         self,
@@ -313,7 +294,7 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         dpi: float = DEFAULT_DPI,
         metadatas: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[str]:
-        """Add every page of every PDF (:func:`multivec.pdf.add_pdfs`) and return the page node ids.
+        """Add every page of every PDF (:meth:`multivec.store.MultiVectorStore.add_pdfs`) and return the page node ids.
 
         A multimodal embedder (ColPali, ColQwen2, Infinity) indexes the rendered pages: they come back as
         ``ImageNode`` with ``file_path``, ``page_label`` (1-based) and the text layer (``page_text``) in their
@@ -321,7 +302,7 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         one (ColBERT) indexes each page's text layer as a ``TextNode``. ``metadatas`` gives one dict per PDF;
         adding the same file again replaces its pages. Needs the ``pdf`` extra (pypdfium2).
         """
-        return add_pdfs(self._store, paths, dpi=dpi, metadatas=metadatas)
+        return self._store.add_pdfs(paths, dpi=dpi, metadatas=metadatas)
 
     async def aadd_pdfs(
         self,
@@ -331,29 +312,12 @@ class QdrantMultiVectorStore(Closing, BasePydanticVectorStore):
         metadatas: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[str]:
         """Async twin of :meth:`add_pdfs`."""
-        return await aadd_pdfs(self._store, paths, dpi=dpi, metadatas=metadatas)
+        return await self._store.aadd_pdfs(paths, dpi=dpi, metadatas=metadatas)
 
     async def async_add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Async twin of :meth:`add`; texts and images are embedded concurrently."""
-        batch = self._batch(nodes)
-        if not batch.ids:
-            return []
-        show = bool(add_kwargs.get("show_progress", False))
-
-        async def embed_texts() -> list[Embedding]:
-            if not batch.texts:
-                return []
-            return await self._embedder.aembed_documents_batch(batch.texts, show_progress=show)
-
-        async def embed_images() -> list[Embedding]:
-            if not batch.images:
-                return []
-            assert isinstance(self._embedder, MultiVectorMultiModalEmbedding)
-            with batch.image_errors():
-                return await self._embedder.aembed_images_batch(batch.images, show_progress=show)
-
-        texts, images = await asyncio.gather(embed_texts(), embed_images())
-        return await self._store.aadd_embeddings(batch.merge(texts, images), payloads=batch.payloads, ids=batch.ids)
+        items = nodes_to_items(nodes, self.text_metadata_mode)
+        return await self._store.aadd_items(items, show_progress=add_kwargs.get("show_progress"))
 
     # -- delete -------------------------------------------------------------------------------------------------
 

@@ -136,10 +136,10 @@ def known_keys(
 
 def check_filter(value: Any, name: str, error: ErrorType = InvalidInputError) -> Any:
     """``value`` if it is ``None``, a valid dict filter (:mod:`multivec.store.filters`) or a ``qdrant_client`` ``Filter``."""
-    from multivec.store.filters import to_qdrant_filter
+    from multivec.store.filters import compile_filter
 
     try:
-        to_qdrant_filter(value)
+        compile_filter(value)
     except InvalidInputError as err:
         if error is InvalidInputError:
             raise

@@ -56,27 +56,19 @@ def word_key(text: str) -> str:
 
 
 def special_tokens_of(embedding: Any) -> frozenset[str] | None:
-    """The special tokens of ``embedding``'s tokenizer (``all_special_tokens``), or ``None`` when it has none.
-
-    Looks through caching wrappers (``.embedder``) and processors (``._processor.tokenizer``).
+    """``embedding.special_tokens()`` (see
+    :meth:`~multivec.embeddings.base.MultiVectorBaseEmbedding.special_tokens`), or ``None`` for an object that is
+    no embedder or knows no special tokens.
 
     >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
     >>> special_tokens_of(DeterministicFakeMultiVectorEmbedding(dim=4)) is None
     True
+    >>> special_tokens_of(None) is None
+    True
     """
-    seen = 0
-    while hasattr(embedding, "embedder") and seen < 4:  # CachedEmbeddings and other wrappers
-        embedding, seen = embedding.embedder, seen + 1
-    processor = getattr(embedding, "_processor", None)
-    for tokenizer in (
-        getattr(embedding, "tokenizer", None),
-        getattr(embedding, "_tokenizer", None),
-        getattr(processor, "tokenizer", None),
-    ):
-        tokens = getattr(tokenizer, "all_special_tokens", None)
-        if tokens:
-            return frozenset(str(t) for t in tokens)
-    return None
+    method = getattr(embedding, "special_tokens", None)
+    tokens = method() if callable(method) else None
+    return frozenset(str(t) for t in tokens) if tokens else None
 
 
 def _is_special(label: str, special: Collection[str]) -> bool:
@@ -202,8 +194,8 @@ def group_words(
 
     ``labels``: one label per token (row), as the embedder's ``query_tokens``/``document_tokens`` give them.
     ``text``: the text they were tokenized from, when known: words are then written as in it, and tokens it does
-    not hold (a model's prompt) are dropped. ``special_tokens``: the tokenizer's special tokens (see
-    :func:`special_tokens_of`); labels shaped like ``[X]``, ``<x>`` or ``<|x|>`` count as special too. Special
+    not hold (a model's prompt) are dropped. ``special_tokens``: the embedder's special tokens (its
+    ``special_tokens()``); labels shaped like ``[X]``, ``<x>`` or ``<|x|>`` count as special too. Special
     tokens, word-boundary markers on their own and punctuation at a word's edges belong to no word, so the words
     may cover fewer rows than there are labels. Deterministic: the same input gives the same words.
 

@@ -1,11 +1,13 @@
 """PDF pages as documents: every page rendered to an image and its text layer extracted (pypdfium2).
 
 A multimodal embedder (ColPali, ColQwen2, BiPali, Infinity serving a vision model) indexes the rendered page
-images; a text-only embedder (ColBERT) indexes each page's text layer instead. :func:`add_pdfs` does either on a
-:class:`~multivec.store.MultiVectorStore`; :func:`read_pdf` gives the pages themselves::
+images; a text-only embedder (ColBERT) indexes each page's text layer instead. This module only reads: it turns
+pages into :class:`~multivec.items.Item` objects (:func:`pdf_items`, :func:`check_pdfs`) that
+:meth:`~multivec.store.MultiVectorStore.add_pdfs` embeds and writes; :func:`read_pdf` gives the pages themselves::
 
     >>> import tempfile, pathlib
-    >>> from multivec.pdf import read_pdf, write_text_pdf
+    >>> from multivec.pdf import read_pdf
+    >>> from multivec.testing import write_text_pdf
     >>> path = write_text_pdf(pathlib.Path(tempfile.mkdtemp()) / "two.pdf", ["Wing flutter", "Shock waves"])
     >>> pages = read_pdf(path, dpi=72)
     >>> [(p.page, p.text, p.image.size) for p in pages]
@@ -23,49 +25,39 @@ same file again overwrites its pages instead of duplicating them.
 
 from __future__ import annotations
 
-import asyncio
-import ctypes
 import hashlib
 import math
 import os
-import textwrap
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
 from multivec._options import items, number, positive_int
-from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.errors import InvalidInputError, MissingDependencyError
 from multivec.images import DEFAULT_MAX_PIXELS
-
-if TYPE_CHECKING:
-    from multivec.store import MultiVectorStore
+from multivec.items import Item
 
 __all__ = [
     "DEFAULT_DPI",
     "MAX_DPI",
     "MAX_PAGE_PIXELS",
     "PAGE_DPI_KEY",
-    "DocumentInput",
+    "PdfFile",
     "PdfPage",
-    "aadd_documents",
-    "aadd_pdfs",
-    "add_documents",
-    "add_pdfs",
     "check_dpi",
+    "check_pdfs",
     "count_pages",
     "file_sha256",
     "iter_pages",
     "page_id",
-    "pdf_documents",
+    "pdf_engine",
+    "pdf_items",
     "read_pdf",
     "render_page",
-    "uses_images",
-    "write_text_pdf",
 ]
 
 #: Metadata key of a rendered page's resolution (``add_pdfs`` sets it on image pages).
@@ -82,7 +74,8 @@ MAX_DPI = 600
 _POINTS_PER_INCH = 72.0
 
 
-def _pdfium() -> Any:
+def pdf_engine() -> Any:
+    """The ``pypdfium2`` module, or :class:`MissingDependencyError` naming the ``pdf`` extra."""
     try:
         import pypdfium2
     except ImportError as err:
@@ -139,7 +132,7 @@ def _check_page_size(
 
 def _open(path: str | Path, index: int | None = None) -> Any:
     """Open a PDF with pdfium, mapping every failure to an :class:`InvalidInputError` that names the file."""
-    pdfium = _pdfium()
+    pdfium = pdf_engine()
     if not isinstance(path, str | os.PathLike) or not str(path):
         where = "path" if index is None else f"paths[{index}]"
         raise InvalidInputError(f"{where} is {type(path).__name__} ({path!r}); pass a PDF file path", index=index)
@@ -282,66 +275,78 @@ def page_id(file_digest: str, page: int) -> str:
     return f"{file_digest}:{page}"
 
 
-def uses_images(embedding: MultiVectorBaseEmbedding) -> bool:
-    """Whether PDF pages are indexed as images (multimodal embedders) or by their text layer (text-only ones).
-
-    An embedder may decide for itself with a ``supports_images`` attribute (e.g. a remote server whose model may
-    or may not take images); otherwise multimodal embedder classes take images.
-    """
-    supports = getattr(embedding, "supports_images", None)
-    if isinstance(supports, bool):
-        return supports
-    return isinstance(embedding, MultiVectorMultiModalEmbedding)
-
-
-# -- adding PDFs to a store ----------------------------------------------------------------------------------------
+# -- PDF pages as items --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class DocumentInput:
-    """One document ready to embed and store: its id, what the embedder takes (a text or an RGB image) and the
-    store payload (``{"content", "metadata", "modality", "source", "page"}``, see ``MultiVectorStore.add_embeddings``).
-    """
+class PdfFile:
+    """One checked input PDF (:func:`check_pdfs`): where it is, its content digest, the caller's metadata, and for
+    text-only embedders its page texts (read while checking). :meth:`items` gives its pages as items."""
 
-    id: str
-    input: str | Image.Image = field(repr=False)
-    payload: dict[str, Any]
+    path: Path
+    digest: str
+    metadata: dict[str, Any]
+    texts: list[str] | None
+    dpi: float
+    label: str
 
-    @property
-    def is_image(self) -> bool:
-        return self.payload["modality"] == "image"
+    def items(self, source: str | None = None, *, render: bool = True) -> list[Item]:
+        """The pages as :class:`~multivec.items.Item` objects, ids content-derived (:func:`page_id`); rendered
+        now when they are images. ``source`` (default: the path as given) is what records keep as their source.
+        ``render=False``: image pages are not rendered (their content is the file path), for comparing the pages
+        with stored records only."""
+        source = source or str(self.path)
+        pages: Iterator[PdfPage]
+        if self.texts is None:
+            pages = iter_pages(self.path, dpi=self.dpi, render=render)
+        else:
+            pages = (PdfPage(source, n + 1, text) for n, text in enumerate(self.texts))
+        out = []
+        for page in pages:
+            fields: dict[str, Any] = {
+                "id": page_id(self.digest, page.page),
+                "source": source,
+                "page": page.page,
+                "label": f"{self.label} page {page.page}",
+            }
+            if self.texts is None:
+                metadata = {**self.metadata, "page_text": page.text, PAGE_DPI_KEY: self.dpi}
+                image = page.image if page.image is not None else str(self.path)
+                out.append(Item.image(image, metadata=metadata, stored_content=source, **fields))
+            elif page.text:
+                out.append(Item.text(page.text, metadata=dict(self.metadata), **fields))
+            else:
+                warnings.warn(f"{source!r} page {page.page} has no text layer; skipped", UserWarning, stacklevel=3)
+        return out
 
 
-def pdf_documents(
+def pdf_items(
     path: str | Path,
     *,
     with_images: bool,
     dpi: float = DEFAULT_DPI,
     metadata: dict[str, Any] | None = None,
     source: str | None = None,
-) -> list[DocumentInput]:
-    """The pages of one PDF as :class:`DocumentInput` objects, ids content-derived (:func:`page_id`).
+    render: bool = True,
+) -> list[Item]:
+    """The pages of one PDF as :class:`~multivec.items.Item` objects, ids content-derived (:func:`page_id`).
 
-    ``with_images=True``: each page rendered at ``dpi`` (``modality="image"``, ``content`` = ``source``, the text
-    layer in ``metadata["page_text"]``, the resolution in ``metadata["page_dpi"]``). ``with_images=False``: each page's text layer (``modality="text"``); pages
-    without one are skipped, and a PDF without any text raises :class:`InvalidInputError`. ``metadata`` is copied
-    to every page; ``source`` defaults to ``str(path)``.
+    ``with_images=True``: each page rendered at ``dpi`` (``modality="image"``, stored ``content`` = ``source``,
+    the text layer in ``metadata["page_text"]``, the resolution in ``metadata["page_dpi"]``).
+    ``with_images=False``: each page's text layer (``modality="text"``); pages without one are skipped, and a PDF
+    without any text raises :class:`InvalidInputError`. ``metadata`` is copied to every page; ``source`` defaults
+    to ``str(path)``. ``render=False``: see :meth:`PdfFile.items`.
+
+    >>> import tempfile, pathlib
+    >>> from multivec.testing import write_text_pdf
+    >>> path = write_text_pdf(pathlib.Path(tempfile.mkdtemp()) / "a.pdf", ["Wing flutter", "Shock waves"])
+    >>> [(item.modality, item.page, item.content) for item in pdf_items(path, with_images=False)]
+    [('text', 1, 'Wing flutter'), ('text', 2, 'Shock waves')]
     """
-    return _pdf_documents(_check_pdf(path, None, metadata, with_images, check_dpi(dpi)), dpi, with_images, source)
+    return _check_pdf(path, None, metadata, with_images, check_dpi(dpi)).items(source, render=render)
 
 
-@dataclass
-class _Pdf:
-    """One validated input PDF: where it is, its content digest, the caller's metadata, and (text-only
-    embedders) its page texts, read while validating."""
-
-    path: Path
-    digest: str
-    metadata: dict[str, Any]
-    texts: list[str] | None
-
-
-def _check_pdf(path: Any, index: int | None, metadata: Any, with_images: bool, dpi: float) -> _Pdf:
+def _check_pdf(path: Any, index: int | None, metadata: Any, with_images: bool, dpi: float) -> PdfFile:
     """Open and check one input PDF; with images, every page's rendered size too (so a huge page is refused before
     any page of any file is embedded or written)."""
     where = "path" if index is None else f"paths[{index}]"
@@ -371,40 +376,19 @@ def _check_pdf(path: Any, index: int | None, metadata: Any, with_images: bool, d
         digest = file_sha256(path)
     except OSError as err:
         raise InvalidInputError(f"{where}: cannot read {str(path)!r} ({err.strerror or err})", index=index) from None
-    return _Pdf(Path(path), digest, dict(metadata or {}), texts)
+    label = f"{str(path)!r}" if index is None else f"paths[{index}] ({str(path)!r})"
+    return PdfFile(Path(path), digest, dict(metadata or {}), texts, dpi, label)
 
 
-def _pdf_documents(pdf: _Pdf, dpi: float, with_images: bool, source: str | None) -> list[DocumentInput]:
-    source = source or str(pdf.path)
-    pages: Iterator[PdfPage]
-    if pdf.texts is None:
-        pages = iter_pages(pdf.path, dpi=dpi)
-    else:
-        pages = (PdfPage(source, n + 1, text) for n, text in enumerate(pdf.texts))
-    documents = []
-    for page in pages:
-        payload: dict[str, Any] = {"source": source, "page": page.page}
-        if page.image is not None:
-            item: str | Image.Image = page.image
-            metadata = {**pdf.metadata, "page_text": page.text, PAGE_DPI_KEY: dpi}
-            payload.update(content=source, metadata=metadata, modality="image")
-        elif page.text:
-            item = page.text
-            payload.update(content=page.text, metadata=dict(pdf.metadata), modality="text")
-        else:
-            warnings.warn(f"{source!r} page {page.page} has no text layer; skipped", UserWarning, stacklevel=4)
-            continue
-        documents.append(DocumentInput(page_id(pdf.digest, page.page), item, payload))
-    return documents
-
-
-def _plan(
+def check_pdfs(
     paths: Sequence[str | os.PathLike[str]],
-    metadatas: Sequence[dict[str, Any] | None] | None,
-    dpi: float,
+    metadatas: Sequence[dict[str, Any] | None] | None = None,
+    *,
+    dpi: float = DEFAULT_DPI,
     with_images: bool,
-) -> list[_Pdf]:
-    """Validate every input before anything is embedded or written: types, lengths, dpi, every file opens."""
+) -> list[PdfFile]:
+    """Check every input PDF before anything is embedded or written: types, lengths, dpi, every file opens (and,
+    with images, every page's rendered size); raises :class:`InvalidInputError` naming the first bad one."""
     dpi = check_dpi(dpi)
     if isinstance(paths, str | os.PathLike):
         raise InvalidInputError("paths must be a list of PDF file paths; wrap a single path in a list")
@@ -416,187 +400,3 @@ def _plan(
         _check_pdf(path, i, metadata_list[i] if metadata_list is not None else None, with_images, dpi)
         for i, path in enumerate(paths)
     ]
-
-
-def _split(documents: Sequence[DocumentInput]) -> list[list[DocumentInput]]:
-    """Consecutive runs of one modality (each run is embedded with one embedder method)."""
-    runs: list[list[DocumentInput]] = []
-    for document in documents:
-        if runs and runs[-1][0].is_image == document.is_image:
-            runs[-1].append(document)
-        else:
-            runs.append([document])
-    return runs
-
-
-def _image_embedder(embedding: MultiVectorBaseEmbedding) -> MultiVectorMultiModalEmbedding:
-    if not isinstance(embedding, MultiVectorMultiModalEmbedding):
-        raise InvalidInputError(f"{embedding!r} embeds text only; images need a multimodal embedder (ColPali)")
-    return embedding
-
-
-def add_documents(
-    store: MultiVectorStore, documents: Sequence[DocumentInput], *, show_progress: bool = False
-) -> list[str]:
-    """Embed ``documents`` with the store's embedder (texts and images each in batches) and upsert them.
-
-    One transaction (:meth:`~multivec.store.MultiVectorStore.atomic`): if any part fails, nothing is stored.
-    """
-    embedding = _embedding_of(store)
-    ids: list[str] = []
-    with store.atomic():
-        for run in _split(documents):
-            inputs = [document.input for document in run]
-            if run[0].is_image:
-                vectors = _image_embedder(embedding).embed_images_batch(inputs, show_progress=show_progress)
-            else:
-                vectors = embedding.embed_documents_batch(inputs, show_progress=show_progress)  # type: ignore[arg-type]
-            ids.extend(store.add_embeddings(vectors, [d.payload for d in run], [d.id for d in run]))
-    return ids
-
-
-async def aadd_documents(
-    store: MultiVectorStore, documents: Sequence[DocumentInput], *, show_progress: bool = False
-) -> list[str]:
-    """Async twin of :func:`add_documents`."""
-    embedding = _embedding_of(store)
-    ids: list[str] = []
-    async with store.atomic():
-        for run in _split(documents):
-            inputs = [document.input for document in run]
-            if run[0].is_image:
-                vectors = await _image_embedder(embedding).aembed_images_batch(inputs, show_progress=show_progress)
-            else:
-                vectors = await embedding.aembed_documents_batch(inputs, show_progress=show_progress)  # type: ignore[arg-type]
-            ids.extend(await store.aadd_embeddings(vectors, [d.payload for d in run], [d.id for d in run]))
-    return ids
-
-
-def _embedding_of(store: MultiVectorStore) -> MultiVectorBaseEmbedding:
-    embedding: MultiVectorBaseEmbedding = store.embedding
-    return embedding
-
-
-def add_pdfs(
-    store: MultiVectorStore,
-    paths: Sequence[str | os.PathLike[str]],
-    *,
-    dpi: float = DEFAULT_DPI,
-    metadatas: Sequence[dict[str, Any] | None] | None = None,
-    show_progress: bool = False,
-) -> list[str]:
-    """Add every page of every PDF to ``store`` as one document; returns the page ids, in order.
-
-    Multimodal embedders index each page rendered at ``dpi`` (``modality="image"``, ``content`` = the file path,
-    the text layer kept in ``metadata["page_text"]``, the resolution in ``metadata["page_dpi"]`` so that
-    explanations and rerankers re-render the page as it was embedded); text-only embedders index each page's text layer
-    (``modality="text"``; pages without text are skipped with a warning). Every record has ``source`` (the path)
-    and ``page`` (1-based). ``metadatas`` gives one dict per PDF, copied to each of its pages. Ids are
-    content-derived (:func:`page_id`): adding the same file again replaces its pages.
-
-    Every file is opened and checked before anything is embedded: an encrypted, corrupt or missing file (or, for
-    a text-only embedder, one without any text layer) raises :class:`~multivec.errors.InvalidInputError` naming
-    it, and nothing is written. PDFs are then rendered, embedded and written one at a time, so memory holds one
-    file's pages, in one transaction (:meth:`~multivec.store.MultiVectorStore.atomic`): if a later file fails,
-    the pages of the earlier ones are taken back too.
-
-    >>> import tempfile, pathlib
-    >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
-    >>> from multivec.store import MultiVectorStore
-    >>> path = write_text_pdf(pathlib.Path(tempfile.mkdtemp()) / "a.pdf", ["Wing flutter", "Shock waves"])
-    >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16)) as store:
-    ...     ids = add_pdfs(store, [path], dpi=50)
-    ...     sorted((hit.source == str(path), hit.page) for hit in store.search("anything", k=2))
-    [(True, 1), (True, 2)]
-    """
-    with_images = uses_images(_embedding_of(store))
-    ids: list[str] = []
-    plan = _plan(paths, metadatas, dpi, with_images)
-    with store.atomic():  # all PDFs or none
-        for pdf in plan:
-            documents = _pdf_documents(pdf, dpi, with_images, None)
-            ids.extend(add_documents(store, documents, show_progress=show_progress))
-    return ids
-
-
-async def aadd_pdfs(
-    store: MultiVectorStore,
-    paths: Sequence[str | os.PathLike[str]],
-    *,
-    dpi: float = DEFAULT_DPI,
-    metadatas: Sequence[dict[str, Any] | None] | None = None,
-    show_progress: bool = False,
-) -> list[str]:
-    """Async twin of :func:`add_pdfs`: reading and rendering run in a worker thread, embedding and writes are awaited."""
-    # off the event loop: a remote embedder may ask its server whether it takes images (see uses_images)
-    with_images = await asyncio.to_thread(uses_images, _embedding_of(store))
-    ids: list[str] = []
-    plan = await asyncio.to_thread(_plan, paths, metadatas, dpi, with_images)
-    async with store.atomic():  # all PDFs or none
-        for pdf in plan:
-            documents = await asyncio.to_thread(_pdf_documents, pdf, dpi, with_images, None)
-            ids.extend(await aadd_documents(store, documents, show_progress=show_progress))
-    return ids
-
-
-# -- writing simple PDFs (the demo's sample, tests) ----------------------------------------------------------------
-
-
-def _lines(text: str, wrap: int | None) -> list[str]:
-    return [part for line in text.split("\n") for part in ((textwrap.wrap(line, wrap) if wrap else [line]) or [""])]
-
-
-def write_text_pdf(
-    path: str | Path,
-    pages: Sequence[str],
-    *,
-    size: tuple[float, float] = (612.0, 792.0),
-    font_size: float = 12.0,
-    wrap: int | None = 80,
-) -> Path:
-    """Write a PDF with one page per string, in Helvetica with a real text layer.
-
-    Lines break at newlines and, with ``wrap``, at about that many characters (no other layout: text past the
-    bottom margin is cut). ``size`` is the page size in points (US Letter by default). Returns the path. Used for
-    the demo's generated sample and for tests.
-    """
-    pdfium = _pdfium()
-    raw = pdfium.raw
-    if isinstance(pages, str) or not pages:
-        raise InvalidInputError("pages must be a non-empty list of strings, one per page")
-    pages = items(pages, "pages")
-    for i, text in enumerate(pages):
-        if not isinstance(text, str):
-            raise InvalidInputError(f"pages[{i}] is {type(text).__name__}; pass one str per page", index=i)
-    if not isinstance(size, tuple | list) or len(size) != 2:
-        raise InvalidInputError(f"size must be (width, height) in points, got {size!r}")
-    size = (
-        number(size[0], "size[0]", minimum=0, maximum=14_400, open_minimum=True, error=InvalidInputError),
-        number(size[1], "size[1]", minimum=0, maximum=14_400, open_minimum=True, error=InvalidInputError),
-    )
-    number(font_size, "font_size", minimum=0, open_minimum=True, error=InvalidInputError)
-    if wrap is not None:
-        positive_int(wrap, "wrap", InvalidInputError)
-    target = Path(path)
-    document = pdfium.PdfDocument.new()
-    try:
-        font = raw.FPDFText_LoadStandardFont(document.raw, b"Helvetica")
-        width, height = size
-        for text in pages:
-            page = document.new_page(width, height)
-            for row, line in enumerate(_lines(text, wrap)):
-                if not line.strip():
-                    continue
-                obj = raw.FPDFPageObj_CreateTextObj(document.raw, font, font_size)
-                encoded = ctypes.create_string_buffer((line + "\x00").encode("utf-16-le"))
-                raw.FPDFText_SetText(obj, ctypes.cast(encoded, ctypes.POINTER(raw.FPDF_WCHAR)))
-                raw.FPDFPageObj_Transform(obj, 1, 0, 0, 1, 72, height - 72 - row * font_size * 1.5)
-                raw.FPDFPage_InsertObject(page.raw, obj)
-            page.gen_content()
-            page.close()
-        raw.FPDFFont_Close(font)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        document.save(target)
-    finally:
-        document.close()
-    return target

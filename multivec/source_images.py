@@ -6,7 +6,7 @@ for image files, the rendered page for PDF pages (rendered at ``dpi``; use the r
 with to get the same vectors). Framework adapters use it so they never open PDFs themselves.
 
 >>> import tempfile, pathlib
->>> from multivec.pdf import write_text_pdf
+>>> from multivec.testing import write_text_pdf
 >>> pdf = write_text_pdf(pathlib.Path(tempfile.mkdtemp()) / "two.pdf", ["Wing flutter", "Shock waves"])
 >>> source_image(str(pdf), page=2, dpi=72).size
 (612, 792)

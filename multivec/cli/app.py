@@ -150,9 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain",
         help="show why a stored document matches a query",
-        description="Break a stored document's MaxSim score for QUERY down by query token (best-matching document "
-        "token or image patch, and its contribution). --out writes a PNG: similarity maps over the page for images "
-        "and PDF pages, a bar chart of the token contributions for texts.",
+        description="Break a stored document's MaxSim score for QUERY down by word of the query, largest first: "
+        "each word's contribution and the document words (or page patches) it matched. --out writes a PNG: for "
+        "images and PDF pages, the top words' similarity maps over the page; for texts, a bar chart of the word "
+        "contributions. --json prints the same as JSON, with the model-token detail behind the words.",
     )
     explain.add_argument("query", metavar="QUERY")
     _store_flags(explain)
@@ -232,6 +233,26 @@ def _check_store_dir(store: Path) -> None:
         )
 
 
+def _unchanged_without_model(args: argparse.Namespace, spec: manifest.EmbedderSpec) -> Any:
+    """The report of an ``index`` run with nothing to embed, found without loading the model (an unchanged re-run
+    then costs reading and hashing the files); ``None`` when the model is needed or this cannot be told so."""
+    from multivec.cli.indexing import unchanged_report
+    from multivec.embeddings.factory import reads_images
+    from multivec.store.integrity import open_without_model
+
+    with_images = reads_images(spec.embedder)
+    new_options = getattr(args, "pool_factor", None) is not None or getattr(args, "datatype", None) is not None
+    if with_images is None or new_options or not (args.store / args.collection).is_dir():
+        return None
+    try:
+        with open_without_model(args.store, args.collection) as store:
+            return unchanged_report(
+                store, args.paths, with_images=with_images, dpi=args.dpi, chunk_words=args.chunk_words
+            )
+    except MultivecError:  # locked, damaged, ...: the normal path reports it
+        return None
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from multivec.cli.indexing import index_paths
 
@@ -240,11 +261,13 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if args.chunk_words < 0:
         raise _UsageError(f"--chunk-words must be 0 (never split) or more, got {args.chunk_words}")
     spec = manifest.resolve(args.store, args.collection, embedder=args.embedder, model=args.model, url=args.url)
-    with _open_store(args, _embedder(spec)) as store:
-        manifest.save(args.store, args.collection, spec)
-        report = index_paths(
-            store, args.paths, dpi=args.dpi, chunk_words=args.chunk_words, progress=False if args.quiet else None
-        )
+    report = _unchanged_without_model(args, spec)
+    if report is None:
+        with _open_store(args, _embedder(spec)) as store:
+            manifest.save(args.store, args.collection, spec)
+            report = index_paths(
+                store, args.paths, dpi=args.dpi, chunk_words=args.chunk_words, progress=False if args.quiet else None
+            )
     nothing = report.skipped and not report.files and not report.unchanged
     print(report.summary(), file=sys.stderr if nothing else sys.stdout)
     if nothing:

@@ -1,7 +1,7 @@
 """``multivec demo``: index a small bundled sample offline and answer a few questions from it.
 
 The sample is five short text documents shipped in ``multivec/demo_data`` plus a three-page PDF field guide
-written at run time (:func:`multivec.pdf.write_text_pdf`). Everything lives in a temporary directory that is
+written at run time (:func:`multivec.testing.write_text_pdf`). Everything lives in a temporary directory that is
 removed afterwards, unless ``keep`` names a directory to keep the sample and the store in (then
 ``multivec search "…" --store <keep>/store --collection demo`` works on it).
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 from multivec.cli.indexing import index_paths
 from multivec.cli.output import hits_table
 from multivec.embeddings.base import MultiVectorBaseEmbedding
-from multivec.pdf import write_text_pdf
 from multivec.store import MultiVectorStore
+from multivec.testing import write_text_pdf
 
 __all__ = ["QUERIES", "run_demo", "write_sample"]
 

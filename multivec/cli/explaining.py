@@ -21,8 +21,8 @@ __all__ = ["explanation_json", "run_explain"]
 
 def explanation_json(explanation: Explanation, record: Record) -> str:
     """The explanation as JSON: record id, score, relevance, one object per query word (largest contribution
-    first: the word, its token rows, its contribution, the document words or page patches it matched) and one per
-    query token."""
+    first: the word, its token rows, its contribution, the document words or page patches it matched) and, for
+    the detail behind the words, one per model token of the query (special and padding tokens included)."""
     tokens = [
         {
             "token": m.label,

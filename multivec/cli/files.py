@@ -4,7 +4,7 @@
   (late-interaction text encoders read a few hundred tokens); id ``"<sha256 of the file>:<passage number>"``.
 - Images (``.png``, ``.jpg``, ``.jpeg``, ``.webp``, ``.gif``, ``.bmp``, ``.tiff``, ``.tif``): one document each,
   id = the file's SHA-256; multimodal embedders only.
-- PDFs: one document per page (:func:`multivec.pdf.pdf_documents`), id ``"<sha256>:<page>"``.
+- PDFs: one document per page (:func:`multivec.pdf.pdf_items`), id ``"<sha256>:<page>"``.
 
 Every document's metadata has ``path`` (the absolute file path) and ``file_name``; ``source`` is the path too.
 Folders are walked recursively in sorted order, skipping hidden entries and files of other types.
@@ -18,15 +18,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
-from multivec.errors import InvalidInputError
-from multivec.pdf import DocumentInput, pdf_documents, uses_images
+from PIL import Image
 
-__all__ = ["IMAGE_SUFFIXES", "PDF_SUFFIXES", "TEXT_SUFFIXES", "Skipped", "chunk_text", "discover", "documents_for"]
+from multivec.errors import InvalidInputError
+from multivec.items import Item
+from multivec.pdf import pdf_items
+
+__all__ = ["IMAGE_SUFFIXES", "PDF_SUFFIXES", "TEXT_SUFFIXES", "Skipped", "chunk_text", "discover", "items_for"]
 
 TEXT_SUFFIXES = frozenset({".txt", ".md"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tiff", ".tif"})
@@ -104,27 +106,42 @@ def _read_bytes(path: Path) -> bytes:
         raise InvalidInputError(f"cannot read the file ({err.strerror or err})") from None
 
 
-def documents_for(
-    path: Path, embedding: MultiVectorBaseEmbedding, *, dpi: float, chunk_words: int = DEFAULT_CHUNK_WORDS
-) -> list[DocumentInput]:
-    """The documents of one supported file, validated (raises :class:`InvalidInputError` saying why not)."""
+def items_for(
+    path: Path,
+    *,
+    with_images: bool,
+    dpi: float,
+    chunk_words: int = DEFAULT_CHUNK_WORDS,
+    decode: Callable[[bytes], Image.Image] | None = None,
+) -> list[Item]:
+    """The items of one supported file, validated (raises :class:`InvalidInputError` saying why not).
+
+    ``with_images``: whether the embedder reads images (:func:`multivec.items.uses_images`). ``decode`` reads an
+    image file the way the embedder will (its ``load_images``); without it, images are neither decoded nor PDF
+    pages rendered: the items then only serve to compare a file with what is stored (no model needed).
+    """
     suffix = path.suffix.lower()
     source = str(path)
     metadata = {"path": source, "file_name": path.name}
     if suffix in PDF_SUFFIXES:
-        return pdf_documents(path, with_images=uses_images(embedding), dpi=dpi, metadata=metadata, source=source)
+        return pdf_items(
+            path, with_images=with_images, dpi=dpi, metadata=metadata, source=source, render=decode is not None
+        )
     data = _read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
     if suffix in IMAGE_SUFFIXES:
-        if not uses_images(embedding) or not isinstance(embedding, MultiVectorMultiModalEmbedding):
+        if not with_images:
             raise InvalidInputError("is an image, and this embedder reads text only; use --embedder colpali")
-        try:
-            image = embedding.load_images([data])[0]
-        except InvalidInputError as err:
-            message = _IN_MEMORY.sub("", str(err).removeprefix("images[0] "))
-            raise InvalidInputError(message) from None
-        payload = {"content": source, "metadata": metadata, "modality": "image", "source": source, "page": None}
-        return [DocumentInput(digest, image, payload)]
+        image: Image.Image | str = source
+        if decode is not None:
+            try:
+                image = decode(data)
+            except InvalidInputError as err:
+                message = _IN_MEMORY.sub("", str(err).removeprefix("images[0] "))
+                raise InvalidInputError(message) from None
+        return [
+            Item.image(image, id=digest, metadata=metadata, source=source, stored_content=source, label=repr(source))
+        ]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -133,16 +150,12 @@ def documents_for(
     if not chunks:
         raise InvalidInputError("is empty")
     return [
-        DocumentInput(
-            f"{digest}:{number}",
+        Item.text(
             chunk,
-            {
-                "content": chunk,
-                "metadata": {**metadata, "chunk": number},
-                "modality": "text",
-                "source": source,
-                "page": None,
-            },
+            id=f"{digest}:{number}",
+            metadata={**metadata, "chunk": number},
+            source=source,
+            label=f"{source!r} chunk {number}",
         )
         for number, chunk in enumerate(chunks, 1)
     ]

@@ -11,7 +11,9 @@ current releases (transformers 5, colpali-engine 0.3.14+) is decided here:
 - tied weights that a checkpoint omits and that ``from_pretrained`` left without data (colpali-engine 0.3.18's
   ColPali/BiPali on transformers 5: their ``tie_weights`` override delegates to the inner Gemma model, which has no
   ``lm_head`` there any more, so the omitted ``lm_head`` stays on the meta device and ``.to(device)`` fails);
-- device and dtype defaults.
+- device and dtype defaults;
+- keeping transformers quiet while a model loads (:func:`quiet_loading`): its ``Loading weights`` /
+  ``Loading checkpoint shards`` bars (on by default in transformers 5), its load reports and deprecation notes.
 
 >>> resolve_device("cpu"), str(resolve_dtype("auto", "cpu"))
 ('cpu', 'torch.float32')
@@ -19,11 +21,17 @@ current releases (transformers 5, colpali-engine 0.3.14+) is decided here:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from multivec.errors import ConfigurationError, MissingDependencyError
 
@@ -35,6 +43,7 @@ __all__ = [
     "import_torch",
     "import_transformers",
     "processor_attributes",
+    "quiet_loading",
     "resolve_device",
     "resolve_dtype",
     "tie_unloaded_weights",
@@ -125,6 +134,96 @@ def tie_unloaded_weights(model: Any) -> list[str]:
     if unloaded() and isinstance(model, pretrained):
         pretrained.tie_weights(model)  # every pair the config declares, whatever the subclass overrides
     return unloaded()
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_restore: list[Any] = []
+
+
+def _silence_transformers() -> list[Any]:
+    """Turn transformers' bars and warning logs off; the calls that undo it. What the user chose is left alone."""
+    try:
+        tlog = importlib.import_module("transformers.utils.logging")
+        hub = importlib.import_module("huggingface_hub.utils")
+    except ImportError:
+        return []
+    undo: list[Any] = []
+    if tlog.is_progress_bar_enabled() and "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ:
+        hub_was_off = hub.are_progress_bars_disabled()
+        tlog.disable_progress_bar()  # switches huggingface_hub's bars off too…
+        if not hub_was_off:
+            hub.enable_progress_bars()  # …whose download bars stay as they were: a download shows its progress
+
+        def bars_back() -> None:
+            tlog.enable_progress_bar()
+            if hub_was_off:
+                hub.disable_progress_bars()
+
+        undo.append(bars_back)
+    # its log lines go to its own stderr handler; lowered only from the default level, so a verbosity the user chose
+    # (TRANSFORMERS_VERBOSITY, set_verbosity_info()) still shows all it asks for
+    if "TRANSFORMERS_VERBOSITY" not in os.environ and tlog.get_verbosity() == logging.WARNING:
+        tlog.set_verbosity(logging.ERROR)
+        undo.append(lambda: tlog.set_verbosity(logging.WARNING))
+    return undo
+
+
+def _ignore_developer_warnings() -> Any:
+    """Ignore DeprecationWarning/FutureWarning (notes for the code calling transformers, not for its users); the call
+    that takes out exactly these filters again. The entries go in front of ``warnings.filters`` directly:
+    ``filterwarnings`` would move a user's equal entry, and a ``catch_warnings`` block, restoring the whole list,
+    would be undone out of order by loads on other threads."""
+    filters = cast(list[Any], warnings.filters)  # a list, typed read-only by typeshed
+    added = [("ignore", None, category, None, 0) for category in (DeprecationWarning, FutureWarning)]
+    filters[:0] = added
+
+    def back() -> None:
+        for entry in added:
+            position = next((i for i, f in enumerate(filters) if f is entry), None)
+            if position is not None:
+                del filters[position]
+
+    return back
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Keep transformers quiet around a model load: no ``Loading weights`` bars, load reports or notes for developers.
+
+    Transformers 5 draws a ``Loading weights`` bar for every ``from_pretrained`` and logs a load report for
+    checkpoint keys a model does not use (the ColBERT projection beside the encoder weights); both 4.x and 5.x log
+    deprecation notes meant for the code that calls them (``Qwen2VLRotaryEmbedding can now be fully
+    parameterized…``). Inside this block its bars are off, its log level is ERROR (errors still show) unless the user
+    set a verbosity, and ``DeprecationWarning``/``FutureWarning`` are ignored; everything is put back as it was on
+    exit, also when the load raises. Nested and concurrent blocks share one silencing (the last one out restores).
+    Download bars of the Hugging Face Hub stay on: they only appear while a model is really being downloaded, which
+    can take minutes. ``HF_HUB_DISABLE_PROGRESS_BARS`` or ``TRANSFORMERS_VERBOSITY`` in the environment means the
+    user decided, so bars or log level are then left as they are.
+
+    >>> import warnings
+    >>> from transformers.utils import logging as tlog
+    >>> before = (tlog.get_verbosity(), tlog.is_progress_bar_enabled(), list(warnings.filters))
+    >>> with quiet_loading():
+    ...     tlog.is_progress_bar_enabled()
+    False
+    >>> (tlog.get_verbosity(), tlog.is_progress_bar_enabled(), list(warnings.filters)) == before
+    True
+    """
+    global _quiet_depth
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _restore[:] = [*_silence_transformers(), _ignore_developer_warnings()]
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                for undo in reversed(_restore):
+                    undo()
+                _restore.clear()
 
 
 def _transformers_version() -> tuple[int, int]:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from multivec.embeddings._compat import quiet_loading
 from multivec.errors import ModelLoadError, MultivecError
 
 __all__ = ["hub_file", "installed_versions", "is_offline", "load_or_raise", "read_json", "version_hint"]
@@ -101,13 +102,15 @@ def installed_versions() -> str:
 
 
 def load_or_raise(load: Callable[[], T], model_name: str, what: str) -> T:
-    """Run a ``from_pretrained`` call, turning its failures into :class:`ModelLoadError`.
+    """Run a ``from_pretrained`` call quietly (:func:`~multivec.embeddings._compat.quiet_loading`), turning its
+    failures into :class:`ModelLoadError`.
 
     Only a failure to find or read files (``OSError``) is blamed on the model's location; any other failure with the
     files in place comes from the code that reads them, so the message names the installed versions instead.
     """
     try:
-        return load()
+        with quiet_loading():
+            return load()
     except MultivecError:
         raise
     except Exception as err:  # transformers raises OSError, ValueError, KeyError, … depending on the failure

@@ -205,6 +205,20 @@ class MultiVectorBaseEmbedding(Closing, ABC):
         _check_text(text, None)
         return None
 
+    def special_tokens(self) -> frozenset[str]:
+        """The token labels that are no word of the text: the tokenizer's special tokens (``[CLS]``, ``[SEP]``,
+        ``[PAD]``, ``<pad>``…) and the marker, prompt-padding and query-augmentation tokens the model adds.
+
+        Empty when this embedder can't tell (it labels no tokens, or its tokenizer is remote). Used by
+        :meth:`multivec.explain.Explanation.words` to leave these out of the words an explanation shows; labels
+        shaped like ``[X]``, ``<x>`` or ``<|x|>`` are left out even when they are not listed here.
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> DeterministicFakeMultiVectorEmbedding(dim=4).special_tokens()
+        frozenset()
+        """
+        return frozenset()
+
     # -- text API ----------------------------------------------------------------------------------------------
 
     def embed_query(self, query: str) -> Embedding:

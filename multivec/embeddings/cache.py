@@ -55,6 +55,7 @@ __all__ = [
     "EmbeddingCache",
     "MemoryCache",
     "default_cache_identity",
+    "with_cache",
 ]
 
 logger = logging.getLogger(__name__)
@@ -694,6 +695,9 @@ class _CachingEmbedder(MultiVectorBaseEmbedding):
     def document_tokens(self, text: str) -> list[str] | None:
         return self.embedder.document_tokens(text)
 
+    def special_tokens(self) -> frozenset[str]:
+        return self.embedder.special_tokens()
+
     def cache_stats(self) -> CacheStats:
         """This wrapper's hits and misses (one lookup per distinct input of a call), and the cache's bytes and
         entries."""
@@ -913,3 +917,22 @@ class CachedMultiModalEmbeddings(CachedEmbeddings, MultiVectorMultiModalEmbeddin
             fresh = self.embedder._checked(await self.embedder._aembed_images(todo), len(todo))
             await self._off_loop(lambda: self._store(lookup, fresh))
         return self._results(lookup)
+
+
+def with_cache(embedder: MultiVectorBaseEmbedding, cache: EmbeddingCache | bool = True) -> MultiVectorBaseEmbedding:
+    """``embedder`` answering from an embedding cache: ``True`` a new :class:`MemoryCache`, an
+    :class:`EmbeddingCache` that one, ``False`` none (``embedder`` itself). An embedder that is already a
+    :class:`CachedEmbeddings` is returned as it is. The ``cache=`` option of the LlamaIndex embedding model and of
+    both frameworks' MaxSim rerankers.
+
+    >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+    >>> type(with_cache(DeterministicFakeMultiVectorEmbedding(dim=8))).__name__
+    'CachedMultiModalEmbeddings'
+    >>> with_cache(DeterministicFakeMultiVectorEmbedding(dim=8), False).model_name
+    'deterministic-fake'
+    """
+    if not isinstance(cache, EmbeddingCache | bool):
+        raise ConfigurationError(f"cache must be True, False or an EmbeddingCache, got {type(cache).__name__}")
+    if cache is False or isinstance(embedder, CachedEmbeddings):
+        return embedder
+    return CachedEmbeddings(embedder, MemoryCache() if cache is True else cache)

@@ -151,6 +151,19 @@ def _pylate_projection(model_name: str) -> _Projection | None:
     )
 
 
+def _check_complete(model: Any, loading_info: dict[str, Any], model_name: str) -> None:
+    """Refuse an encoder whose checkpoint lacked weights: transformers fills them with random values (and only says
+    so in a log line that loading keeps quiet). Unused checkpoint keys (a ColBERT projection) and the pooler, which
+    token embeddings never use, are fine."""
+    missing = sorted(k for k in loading_info.get("missing_keys") or () if not k.startswith("pooler."))
+    if missing:
+        raise ModelLoadError(
+            f"{model_name!r} lacks {len(missing)} weight(s) of its {type(model).__name__} encoder "
+            f"({', '.join(missing[:3])}{', …' if len(missing) > 3 else ''}), which would be random; "
+            "is it a complete checkpoint of this architecture?"
+        )
+
+
 class ColBERTEmbeddings(MultiVectorBaseEmbedding):
     """ColBERT-style token embeddings from a local transformers encoder (text only, works offline).
 
@@ -213,9 +226,12 @@ class ColBERTEmbeddings(MultiVectorBaseEmbedding):
             lambda: transformers.AutoTokenizer.from_pretrained(resolved_name), resolved_name, "tokenizer"
         )
         kwargs = _compat.from_pretrained_kwargs(self.torch_dtype)
-        model = load_or_raise(
-            lambda: transformers.AutoModel.from_pretrained(resolved_name, **kwargs), resolved_name, "encoder"
+        model, loading_info = load_or_raise(
+            lambda: transformers.AutoModel.from_pretrained(resolved_name, output_loading_info=True, **kwargs),
+            resolved_name,
+            "encoder",
         )
+        _check_complete(model, loading_info, resolved_name)
         self._model = load_or_raise(lambda: model.to(self.device).eval(), resolved_name, f"encoder on {self.device}")
         self._linear = self._build_linear(projection) if projection is not None else None
         default = _PLAIN_MAX_TOKENS
@@ -292,6 +308,17 @@ class ColBERTEmbeddings(MultiVectorBaseEmbedding):
         """The token strings, one per row of ``embed_text(text)`` (punctuation rows skipped where the model does)."""
         super().document_tokens(text)
         return self._token_strings(text, is_query=False)
+
+    def special_tokens(self) -> frozenset[str]:
+        """The tokenizer's special tokens (``[CLS]``, ``[SEP]``, ``[PAD]``, ``[MASK]`` of the query augmentation…)
+        and, for ColBERT checkpoints, the query and document marker tokens (``[unused0]``/``[Q]``…).
+
+        >>> sorted(ColBERTEmbeddings(device="cpu").special_tokens())
+        ['[CLS]', '[MASK]', '[PAD]', '[SEP]', '[UNK]']
+        """
+        markers = [m for m in (self._query_marker, self._document_marker) if m is not None]
+        tokens = [*self._tokenizer.all_special_tokens, *self._tokenizer.convert_ids_to_tokens(markers)]
+        return frozenset(str(t) for t in tokens)
 
     def _token_strings(self, text: str, *, is_query: bool) -> list[str]:
         ids, _, keep = self._tokenize([text], is_query)

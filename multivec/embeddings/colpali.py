@@ -212,7 +212,8 @@ class _ColEngineEmbeddings(MultiVectorMultiModalEmbedding):
         model = load_or_raise(
             lambda: resolved.model_class.from_pretrained(self.model_name, **kwargs), self.model_name, "model"
         )
-        unloaded = _compat.tie_unloaded_weights(model)
+        with _compat.quiet_loading():
+            unloaded = _compat.tie_unloaded_weights(model)
         if unloaded:
             raise ModelLoadError(
                 f"loading {self.model_name!r} left {len(unloaded)} weight(s) without data ({', '.join(unloaded[:3])}); "
@@ -345,9 +346,29 @@ class ColPaliEmbeddings(_ColEngineEmbeddings):
         super().query_tokens(query)
         batch = self._processor.process_queries([query])
         ids = batch["input_ids"][0][batch["attention_mask"][0].bool()]
+        return [self._label(t) for t in self._processor.tokenizer.convert_ids_to_tokens(ids.tolist())]
+
+    def special_tokens(self) -> frozenset[str]:
+        """The tokenizer's special tokens (``<bos>``, ``<pad>``, ``<|endoftext|>``…), the query-augmentation token
+        colpali-engine pads queries with and the image placeholder token, as :meth:`query_tokens` writes them.
+
+        >>> import tempfile
+        >>> from multivec.testing.tiny_models import build_tiny_colpali
+        >>> emb = ColPaliEmbeddings(build_tiny_colpali(tempfile.mkdtemp()), device="cpu")
+        >>> {"<bos>", "<pad>", "<image>"} <= emb.special_tokens()
+        True
+        """
         tokenizer = self._processor.tokenizer
-        tokens = tokenizer.convert_ids_to_tokens(ids.tolist())
-        return [tokenizer.convert_tokens_to_string([t]).strip() or str(t) for t in tokens]
+        tokens = [str(t) for t in tokenizer.all_special_tokens]
+        for name in ("query_augmentation_token", "image_token"):
+            token = getattr(self._processor, name, None)
+            if isinstance(token, str) and token:
+                tokens.append(token)
+        return frozenset(tokens) | {self._label(t) for t in tokens}
+
+    def _label(self, token: str) -> str:
+        """How :meth:`query_tokens` writes a token: as text, without the tokenizer's word-boundary marker."""
+        return self._processor.tokenizer.convert_tokens_to_string([token]).strip() or str(token)
 
     def _image_token_id(self) -> int:
         token_id = getattr(self._processor, "image_token_id", None)

@@ -34,7 +34,7 @@ from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.embeddings.catalogue import resolve
 from multivec.errors import ConfigurationError
 
-__all__ = ["EMBEDDERS", "make_embedder"]
+__all__ = ["EMBEDDERS", "make_embedder", "reads_images"]
 
 #: Embedder names accepted by :func:`make_embedder` (and the ``--embedder`` flag), default first.
 EMBEDDERS = ("colbert", "colpali", "bipali", "infinity", "fake")
@@ -69,6 +69,18 @@ def make_embedder(
     if model is not None and not isinstance(model, str | os.PathLike):
         raise ConfigurationError(f"model must be a hub id, a directory path or a served model name, got {model!r}")
     return _construct(kind, model, url, options)
+
+
+def reads_images(kind: str) -> bool | None:
+    """Whether the embedder called ``kind`` (see :func:`make_embedder`) reads images, known without building it;
+    ``None`` when only the embedder can tell (an Infinity server's model).
+
+    >>> reads_images("colbert"), reads_images("colpali"), reads_images("infinity")
+    (False, True, None)
+    """
+    known = resolve(kind)
+    family = known[0] if known is not None else kind
+    return {"colbert": False, "colpali": True, "bipali": True, "fake": True}.get(family)
 
 
 def _construct(

@@ -1,9 +1,12 @@
 """The interface between :class:`~multivec.store.MultiVectorStore` and a Qdrant engine.
 
 The store speaks in backend-neutral operations (the dataclasses below); a backend runs each with :meth:`Backend.execute`
-(sync) or :meth:`Backend.aexecute` (async). Request building and result mapping happen once per backend; only the
-send differs between the two paths. Two backends exist: :class:`~multivec.store.edge.EdgeBackend` (qdrant-edge-py,
-embedded) and :class:`~multivec.store.server.ServerBackend` (qdrant-client: server URL or ``:memory:``).
+(sync) or :meth:`Backend.aexecute` (async). What both engines share (the scroll paging, the search stages, result and
+point mapping) is in :mod:`multivec.store.mapping`; each backend only translates it to its engine's types, and only
+the send differs between its sync and async paths. Two backends exist: :class:`~multivec.store.edge.EdgeBackend`
+(qdrant-edge-py, embedded) and :class:`~multivec.store.server.ServerBackend` (qdrant-client: server URL or
+``:memory:``). Filters arrive compiled (:func:`multivec.store.filters.compile_filter`), so this module and the
+embedded path never import ``qdrant_client``.
 
 Collection schema (the same on both):
 
@@ -24,12 +27,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qdrant_client import models
 
-from multivec.errors import ConfigurationError, DimensionMismatchError, StoreError
+from multivec.errors import ConfigurationError, DimensionMismatchError
+
+if TYPE_CHECKING:
+    from multivec.store.filters import CompiledFilter
 
 __all__ = [
     "DENSE",
@@ -203,7 +208,7 @@ class Query:
     multivector: np.ndarray | None
     limit: int
     prefetch_limit: int | None
-    filter: models.Filter | None
+    filter: CompiledFilter | None
     score_threshold: float | None = None
     exact: bool = False
     with_dense: bool = False
@@ -274,7 +279,7 @@ class Snapshot:
 class Scroll:
     """Payloads of points matching ``filter``, at most ``limit`` (returns ``list[dict]``)."""
 
-    filter: models.Filter | None
+    filter: CompiledFilter | None
     limit: int | None
 
 
@@ -283,7 +288,7 @@ class Delete:
     """Delete by ids, by filter, or both (ids that match the filter). Returns ``None``."""
 
     point_ids: list[str] | None
-    filter: models.Filter | None
+    filter: CompiledFilter | None
 
 
 @dataclass(frozen=True)
@@ -295,7 +300,7 @@ class Clear:
 class Count:
     """Number of points matching ``filter`` (returns ``int``)."""
 
-    filter: models.Filter | None = None
+    filter: CompiledFilter | None = None
 
 
 Op = (
@@ -347,33 +352,6 @@ class Backend(ABC):
         """Run the :meth:`on_close` hooks (backends call this from their close)."""
         for hook in self.__dict__.get("_close_hooks", []):
             hook()
-
-
-def stored_vectors(payload: Any, vectors: Any, using: str) -> tuple[dict[str, Any], np.ndarray]:
-    """``(payload, vector)`` of one retrieved point whose ``vectors`` is the engine's ``{name: values}`` mapping."""
-    if not isinstance(vectors, dict) or using not in vectors:
-        raise StoreError(f"the engine returned no {using!r} vector for point {dict(payload or {}).get('id')!r}")
-    return dict(payload or {}), np.asarray(vectors[using], dtype=np.float32)
-
-
-def snapshot_point(point_id: Any, payload: Any, vectors: Any) -> PointData:
-    """A retrieved point (``vectors``: the engine's ``{name: values}`` mapping) as :class:`PointData`."""
-    if not isinstance(vectors, dict) or DENSE not in vectors:
-        raise StoreError(f"the engine returned no {DENSE!r} vector for point {point_id!r}")
-
-    def array(name: str) -> np.ndarray | None:
-        value = vectors.get(name)
-        return None if value is None else np.asarray(value, dtype=np.float32)
-
-    dense = array(DENSE)
-    assert dense is not None
-    return PointData(str(point_id), dense, array(MULTIVECTOR), dict(payload or {}), array(POOLED))
-
-
-def ids_filter(point_ids: list[str], filter: models.Filter | None) -> models.Filter:
-    """A filter matching the given point ids that also match ``filter``."""
-    has_id = models.HasIdCondition(has_id=list(point_ids))
-    return models.Filter(must=[has_id] if filter is None else [has_id, filter])
 
 
 def resolve_metadata(stored: dict[str, Any] | None, spec: CollectionSpec, where: str) -> dict[str, Any]:

@@ -1,6 +1,10 @@
 """EdgeBackend: the embedded Qdrant engine (qdrant-edge-py), the store's default backend.
 
-Everything that touches the ``qdrant_edge`` API lives in this module (it is beta and 0.x; pinned ``>=0.9,<0.10``).
+Everything that touches the ``qdrant_edge`` API lives in this module (it is beta and 0.x: the supported versions,
+the engine's file names and the workarounds for its quirks are in :mod:`multivec.store.engine`). The requests and
+results it shares with the server backend are built in :mod:`multivec.store.mapping`; this module only translates
+them to the engine's classes. It never imports ``qdrant_client``: dict filters arrive compiled
+(:mod:`multivec.store.filters`), and only a ``qdrant_client`` filter given by the caller is read with its classes.
 
 On disk, ``path/<collection_name>/`` holds ``multivec.json`` (the collection metadata: model name, dimension,
 kind, datatype), ``multivec.state.json`` (the record count of the last acknowledged write), ``.lock`` and ``shard/``
@@ -62,28 +66,24 @@ store from an earlier open.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import re
 import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import numpy as np
 import qdrant_edge as qe
-from qdrant_client import models
 
+from multivec._flow import run_sync
 from multivec.errors import (
     ConfigurationError,
     InvalidInputError,
-    MultivecError,
     StorageFullError,
     StoreCorruptedError,
     StoreError,
@@ -106,33 +106,66 @@ from multivec.store.backend import (
     Op,
     PointData,
     Query,
-    Retrieve,
-    RetrieveVectors,
-    ScoredPayload,
     Scroll,
     SetPayload,
-    Snapshot,
     Upsert,
     full_scan_threshold_kb,
-    ids_filter,
     resolve_metadata,
-    snapshot_point,
-    stored_vectors,
     token_vector_bytes,
 )
-from multivec.store.filters import metadata_path
+from multivec.store.engine import (
+    CONFIG_FILE,
+    SEARCH_POOL_OPTIONS,
+    SEGMENTS_DIR,
+    SHARD_DIR,
+    drop_unset_options,
+    engine_errors,
+    engine_failure,
+    is_panic,
+    match_value,
+    vector_storage_dir,
+)
+from multivec.store.filters import (
+    CompiledFilter,
+    FieldAny,
+    FieldMatch,
+    FieldRange,
+    FieldText,
+    Filter,
+    HasId,
+    metadata_path,
+)
 from multivec.store.layout import (
+    HYBRID_FILE,
     LEDGER_FILE,
     META_FILE,
-    SHARD_DIR,
     Ledger,
     check_store_dir,
+    read_hybrid_file,
     read_metadata,
     write_json,
 )
 from multivec.store.lock import StoreLock, owning
+from multivec.store.mapping import (
+    EVERYTHING,
+    RESULT_PAYLOAD_EXCLUDE,
+    Lookup,
+    QueryPlan,
+    Stage,
+    delete_target,
+    lexical_plan,
+    looked_up,
+    lookup_vectors,
+    point_vectors,
+    query_plan,
+    scored,
+    scroll_flow,
+)
 from multivec.store.page_cache import PageCacheWarmer
-from multivec.store.validation import non_negative_int, positive_int
+from multivec.validation import non_negative_int, positive_int
+
+if TYPE_CHECKING:
+    from qdrant_client import models
 
 __all__ = ["DEFAULT_OPTIMIZE_THRESHOLD", "DEFAULT_SEGMENT_MB", "EDGE_OPTIONS", "EdgeBackend", "to_edge_filter"]
 
@@ -142,13 +175,7 @@ DEFAULT_OPTIMIZE_THRESHOLD = 5000
 #: MB of vectors after which the write segment is sealed (see the module docstring).
 DEFAULT_SEGMENT_MB = 128
 EDGE_OPTIONS = ("on_disk", "max_search_threads", "search_pool_core", "optimize_threshold", "segment_mb", "hnsw_ef")
-#: Options of this process's search thread pool rather than of the stored data. qdrant-edge persists the ones it is
-#: given in the shard's ``edge_config.json`` and keeps them when a later load leaves them unset (there is no value
-#: that unpins ``search_pool_core``), so the store removes the ones not given from that file before loading.
-_SEARCH_POOL_OPTIONS = ("max_search_threads", "search_pool_core")
 _QDRANT_INDEXING_THRESHOLD_KB = 20_000
-#: Hybrid settings given to ``enable_hybrid()`` (``multivec.json`` never changes after creation).
-HYBRID_FILE = "multivec.hybrid.json"
 #: The lexical index of hybrid search: English words, lowercased, without stop words, Snowball-stemmed, scored by
 #: BM25 (on Cranfield BM25 nDCG@10 was 0.375 with stemming and stop words, 0.341 without either).
 _LEXICAL_INDEX = qe.TextIndexParams(
@@ -158,9 +185,7 @@ _LEXICAL_INDEX = qe.TextIndexParams(
     stemmer=qe.SnowballParams(qe.SnowballLanguage.English),
     scoring=True,
 )
-_SCROLL_PAGE = 1000
-#: Search results leave out the lexical text (a copy of the content, needed by the index only).
-_RESULT_PAYLOAD = qe.PayloadSelector.Exclude([LEXICAL])
+_RESULT_PAYLOAD = qe.PayloadSelector.Exclude(list(RESULT_PAYLOAD_EXCLUDE))
 
 _FIELD_SCHEMA = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -181,13 +206,6 @@ _DATATYPE = {
 #: that end a call (every op that ends with a flush).
 _WRITES = (Upsert, Delete, Clear)
 _ACKNOWLEDGED = (Finish, Delete, Clear)
-#: Engine errors that are about the machine, not about damaged files.
-_RESOURCE_ERRORS = ("No space left", "Too many open files", "Permission denied", "Cannot allocate", "File too large")
-
-
-def _is_panic(err: BaseException) -> bool:
-    """A Rust panic inside the engine (``pyo3_runtime.PanicException``, a ``BaseException``): damaged files."""
-    return type(err).__name__ == "PanicException"
 
 
 class EdgeBackend(Backend):
@@ -204,14 +222,14 @@ class EdgeBackend(Backend):
             spec.options.get("optimize_threshold", DEFAULT_OPTIMIZE_THRESHOLD), "optimize_threshold"
         )
         self._segment_bytes = positive_int(spec.options.get("segment_mb", DEFAULT_SEGMENT_MB), "segment_mb") * 2**20
-        threads, core = (spec.options.get(name) for name in _SEARCH_POOL_OPTIONS)
+        threads, core = (spec.options.get(name) for name in SEARCH_POOL_OPTIONS)
         self._search_threads = None if threads is None else positive_int(threads, "max_search_threads")
         self._search_core = None if core is None else non_negative_int(core, "search_pool_core")
         self._hnsw_ef = positive_int(spec.options.get("hnsw_ef", DEFAULT_HNSW_EF), "hnsw_ef")
         #: Whether the full token vectors stay on disk (not warmed into the page cache).
         self.on_disk = bool(spec.options.get("on_disk"))
         warmed = [POOLED] if self.on_disk else [MULTIVECTOR, POOLED]
-        warmed_dirs = {f"vector_storage-{name}" for name in warmed}
+        warmed_dirs = {vector_storage_dir(name) for name in warmed}
         self._pending_points = 0
         self._pending_bytes = 0
         self._temp_root = tempfile.mkdtemp(prefix="multivec-") if path is None else None
@@ -230,7 +248,7 @@ class EdgeBackend(Backend):
                 self.metadata, self._ledger = self._prepare(spec)
                 shard_dir = self.directory / SHARD_DIR
                 self._shard = self._open(spec, shard_dir, self._ledger)
-                self._warmer = PageCacheWarmer(shard_dir / "segments", lambda p: not warmed_dirs.isdisjoint(p.parts))
+                self._warmer = PageCacheWarmer(shard_dir / SEGMENTS_DIR, lambda p: not warmed_dirs.isdisjoint(p.parts))
                 self._warmer.start()
                 self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="multivec-edge")
                 # also run when the store is garbage-collected unclosed, so that its directory can be opened again
@@ -298,7 +316,7 @@ class EdgeBackend(Backend):
         stored, checksum = read_metadata(meta_file)
         hybrid_file = self.directory / HYBRID_FILE
         if hybrid_file.is_file():  # hybrid search enabled after creation (enable_hybrid)
-            stored = {**stored, "hybrid": _read_hybrid_file(hybrid_file)}
+            stored = {**stored, "hybrid": read_hybrid_file(hybrid_file)}
         entry = Ledger.read(self.directory)
         if entry is not None and entry.metadata_sha256 != checksum:
             raise StoreCorruptedError(
@@ -309,11 +327,11 @@ class EdgeBackend(Backend):
 
     def _open(self, spec: CollectionSpec, shard_dir: Path, ledger: Ledger) -> qe.EdgeShard:
         config = self._config(spec)  # on load too: the engine checks it against the shard and keeps the new options
-        config_file = shard_dir / "edge_config.json"
+        config_file = shard_dir / CONFIG_FILE
         entry = ledger.entry
-        with _engine_errors(shard_dir, "open"):
+        with engine_errors(shard_dir, "open"):
             if config_file.is_file():
-                _drop_unset_options(config_file, [k for k in _SEARCH_POOL_OPTIONS if spec.options.get(k) is None])
+                drop_unset_options(config_file, [k for k in SEARCH_POOL_OPTIONS if spec.options.get(k) is None])
                 shard = qe.EdgeShard.load(str(shard_dir), config)
             elif entry is not None and (entry.records or entry.pending):
                 raise StoreCorruptedError(
@@ -325,7 +343,7 @@ class EdgeBackend(Backend):
                 shard_dir.mkdir(parents=True, exist_ok=True)
                 shard = qe.EdgeShard.create(str(shard_dir), config)
         try:
-            with _engine_errors(shard_dir, "open"):
+            with engine_errors(shard_dir, "open"):
                 records = shard.info().points_count
                 if entry is not None and not entry.pending and records != entry.records:
                     raise StoreCorruptedError(
@@ -367,7 +385,7 @@ class EdgeBackend(Backend):
                 return
             self._closed_reason = reason  # calls that have not taken the shard lock yet raise StoreError(reason)
             self._worker.shutdown(wait=True)  # queued async calls run now (and raise)
-            with self._lock, _engine_errors(self.directory / SHARD_DIR, "close"):  # after the call in progress
+            with self._lock, engine_errors(self.directory / SHARD_DIR, "close"):  # after the call in progress
                 try:
                     self.run_close_hooks()  # open write transactions go to disk for the next open to take back
                 finally:
@@ -414,8 +432,8 @@ class EdgeBackend(Backend):
             except Exception as err:
                 raise space.storage_error(err, self.directory) or StoreError(f"qdrant-edge failed: {err}") from err
             except BaseException as err:
-                if _is_panic(err):
-                    raise _engine_failure(err, self.directory / SHARD_DIR, "read or write") from err
+                if is_panic(err):
+                    raise engine_failure(err, self.directory / SHARD_DIR, "read or write") from err
                 raise
 
     def execute(self, op: Op) -> Any:
@@ -460,17 +478,12 @@ class EdgeBackend(Backend):
     def _run(self, op: Op) -> Any:
         shard = self._shard
         if isinstance(op, Query):
-            return [_scored(p) for p in shard.query(_query_request(op, self._hnsw_ef))]
+            return [scored(p) for p in shard.query(_query_request(op, self._hnsw_ef))]
         if isinstance(op, HybridQuery):
-            lexical = qe.QueryRequest(
-                limit=op.lexical_limit,
-                query=qe.TextQuery(LEXICAL, op.text),
-                filter=to_edge_filter(op.query.filter),
-                with_payload=_RESULT_PAYLOAD,
-            )
             main = _query_request(op.query, self._hnsw_ef, op.text if op.rerank else None, op.lexical_limit)
+            lexical = _edge_query(lexical_plan(op), self._hnsw_ef)
             results = shard.query_batch(qe.QueryBatchRequest([main, lexical]))
-            return [_scored(p) for p in results[0]], [_scored(p) for p in results[1]]
+            return [scored(p) for p in results[0]], [scored(p) for p in results[1]]
         if isinstance(op, SetPayload):
             self._ensure_space(space.DELETE_BYTES + 2 * sum(len(str(v)) for v in op.values.values()), "set payload")
             for point_id, values in op.values.items():
@@ -508,44 +521,40 @@ class EdgeBackend(Backend):
                 with suppress(StorageFullError):
                     self._optimize()
             return None
-        if isinstance(op, Retrieve):
-            return [
-                dict(r.payload or {}) for r in shard.retrieve(list(op.point_ids), with_payload=True, with_vector=False)
-            ]
-        if isinstance(op, RetrieveVectors):
-            points = shard.retrieve(list(op.point_ids), with_payload=True, with_vector=[op.using])
-            return [stored_vectors(r.payload, r.vector, op.using) for r in points]
-        if isinstance(op, Snapshot):
-            points = shard.retrieve(list(op.point_ids), with_payload=True, with_vector=True)
-            return [snapshot_point(r.id, r.payload, r.vector) for r in points]
+        if isinstance(op, Lookup):
+            return looked_up(op, shard.retrieve(list(op.point_ids), with_payload=True, with_vector=lookup_vectors(op)))
         if isinstance(op, Scroll):
-            return self._scroll(op)
+            edge_filter = to_edge_filter(op.filter)
+
+            def page(offset: Any, size: int) -> qe.ScrollRequest:
+                return qe.ScrollRequest(offset=offset, limit=size, filter=edge_filter, with_payload=True)
+
+            return run_sync(scroll_flow(op.limit, page), shard.scroll)
         if isinstance(op, Count):
             return shard.count(qe.CountRequest(exact=True, filter=to_edge_filter(op.filter)))
         if isinstance(op, Delete):
             self._ensure_space(space.DELETE_BYTES + 64 * len(op.point_ids or ()), "delete records")
-            if op.filter is None and op.point_ids is not None:
-                shard.update(qe.UpdateOperation.delete_points(list(op.point_ids)))
-            else:
-                selector = op.filter if op.point_ids is None else ids_filter(op.point_ids, op.filter)
-                edge_selector = to_edge_filter(selector)
-                assert edge_selector is not None
-                shard.update(qe.UpdateOperation.delete_points_by_filter(edge_selector))
-            shard.flush()
+            self._delete(delete_target(op))
             return None
         if isinstance(op, Clear):
             self._ensure_space(space.DELETE_BYTES, "clear")
-            shard.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter()))
-            shard.flush()
+            self._delete(EVERYTHING)
             return None
         raise TypeError(f"unknown operation {op!r}")
+
+    def _delete(self, target: list[str] | CompiledFilter) -> None:
+        if isinstance(target, list):
+            self._shard.update(qe.UpdateOperation.delete_points(cast(list[Any], target)))
+        else:
+            self._shard.update(qe.UpdateOperation.delete_points_by_filter(_edge_filter(target)))
+        self._shard.flush()
 
     def _ensure_space(self, needed: int, what: str) -> None:
         space.ensure_space(self.directory, needed, what, largest=space.largest_file(self._segment_bytes))
 
     def _seal_bytes(self, incoming: int = 0) -> int:
         # what a seal rewrites: the write segment, with small sealed ones it may merge; never more than all of them
-        segments = space.allocated_bytes(self.directory / SHARD_DIR / "segments")
+        segments = space.allocated_bytes(self.directory / SHARD_DIR / SEGMENTS_DIR)
         data = min(segments + incoming, 2 * self._segment_bytes)
         storages = int(bool(self.metadata.get("multi_vector"))) + int(bool(self.metadata.get("token_pooling")))
         return space.seal_bytes(data, storages)
@@ -554,20 +563,6 @@ class EdgeBackend(Backend):
         dim = point.dense.shape[-1]
         rows = sum(len(v) for v in (point.multivector, point.pooled_tokens) if v is not None)
         return 4 * dim + rows * token_vector_bytes(self.metadata["datatype"], dim)
-
-    def _scroll(self, op: Scroll) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        offset = None
-        edge_filter = to_edge_filter(op.filter)
-        while op.limit is None or len(out) < op.limit:
-            page = _SCROLL_PAGE if op.limit is None else min(_SCROLL_PAGE, op.limit - len(out))
-            records, offset = self._shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=page, filter=edge_filter, with_payload=True)
-            )
-            out.extend(dict(r.payload or {}) for r in records)
-            if offset is None:
-                break
-        return out
 
 
 def _release(
@@ -596,162 +591,131 @@ def _release(
             shutil.rmtree(temp_root, ignore_errors=True)
 
 
-@contextmanager
-def _engine_errors(shard_dir: Path, action: str) -> Iterator[None]:
-    """Engine failures as multivec errors: damaged files (and Rust panics) raise StoreCorruptedError naming them."""
-    try:
-        yield
-    except MultivecError:
-        raise
-    except Exception as err:
-        raise _engine_failure(err, shard_dir, action) from err
-    except BaseException as err:
-        if not _is_panic(err):
-            raise
-        raise _engine_failure(err, shard_dir, action) from err
-
-
-def _engine_failure(err: BaseException, shard_dir: Path, action: str) -> StoreError:
-    full = space.storage_error(err, shard_dir.parent)
-    if full is not None:
-        return full
-    text = str(err)
-    where = f"could not {action} the store at {str(shard_dir.parent)!r}"
-    if not _is_panic(err) and any(s in text for s in _RESOURCE_ERRORS):
-        return StoreError(f"{where}: {text}")
-    # the engine names the file it failed on, most of the time
-    named = re.search(re.escape(str(shard_dir)) + r"[^\s\"',:]*", text)
-    path = named.group(0) if named else str(shard_dir)
-    return StoreCorruptedError(
-        f"{where}: its files are damaged ({type(err).__name__}: {text}; at {path!r}); restore the store from a "
-        "backup, or delete it and index again",
-        path=path,
-    )
-
-
-def _read_hybrid_file(file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise StoreCorruptedError(
-            f"the store file {str(file)!r} is damaged ({err}); delete it and run store.enable_hybrid() again",
-            path=str(file),
-        ) from None
-    if not isinstance(data, dict):
-        raise StoreCorruptedError(
-            f"the store file {str(file)!r} is damaged (not a JSON object); delete it and run store.enable_hybrid() "
-            "again",
-            path=str(file),
-        )
-    return data
-
-
-def _drop_unset_options(config_file: Path, names: list[str]) -> None:
-    stored = json.loads(config_file.read_text())
-    if any(name in stored for name in names):
-        tmp = config_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: v for k, v in stored.items() if k not in names}))
-        os.replace(tmp, config_file)
-
-
 # -- request/result mapping ----------------------------------------------------------------------------------------
 
 
 def _point(p: PointData) -> qe.Point:
-    # qdrant-edge 0.9 reads numpy arrays element by element; Python lists go in 2-4x faster
-    vectors: dict[str, Any] = {DENSE: p.dense.tolist()}
-    if p.multivector is not None:
-        vectors[MULTIVECTOR] = p.multivector.tolist()
-    if p.pooled_tokens is not None:
-        vectors[POOLED] = p.pooled_tokens.tolist()
-    return qe.Point(p.point_id, vectors, p.payload)
+    return qe.Point(p.point_id, point_vectors(p), p.payload)
 
 
 def _query_request(
     op: Query, hnsw_ef: int = 0, lexical_text: str | None = None, lexical_limit: int = 0
 ) -> qe.QueryRequest:
     """The engine request of ``op``; ``lexical_text``: BM25 candidates join its first stage (hybrid ``rerank``)."""
-    edge_filter = to_edge_filter(op.filter)
-    params = qe.SearchParams(exact=True) if op.exact else qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
-    prefetches = None
-    if op.multivector is None:
-        query = qe.Query.Nearest(op.dense.tolist(), using=DENSE)
-    else:
-        tokens = op.multivector.tolist()
-        query = qe.Query.Nearest(tokens, using=MULTIVECTOR)
-        if op.prefetch_limit is not None:
-            prefetches = [
-                qe.Prefetch(
-                    limit=op.prefetch_limit,
-                    query=qe.Query.Nearest(op.dense.tolist(), using=DENSE),
-                    filter=edge_filter,
-                    params=qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None,
-                )
-            ]
-            if lexical_text is not None:
-                text_query = qe.TextQuery(LEXICAL, lexical_text)
-                prefetches.append(qe.Prefetch(limit=lexical_limit, query=text_query, filter=edge_filter))
-            if op.pooled_limit is not None:
-                pooled_stage = qe.Query.Nearest(tokens, using=POOLED)
-                prefetches = [
-                    qe.Prefetch(limit=op.pooled_limit, query=pooled_stage, prefetches=prefetches, filter=edge_filter)
-                ]
+    return _edge_query(query_plan(op, lexical_text, lexical_limit), hnsw_ef)
+
+
+def _edge_query(plan: QueryPlan, hnsw_ef: int = 0) -> qe.QueryRequest:
+    """``plan`` as one engine request; ``hnsw_ef``: the search-time ``ef`` of the dense HNSW (0: the engine's)."""
+    edge_filter = to_edge_filter(plan.filter)
+    final = plan.stage
+    params = None
+    if final.using != LEXICAL:
+        params = qe.SearchParams(exact=True) if plan.exact else qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
     return qe.QueryRequest(
-        limit=op.limit,
-        query=query,
-        prefetches=prefetches,
+        limit=final.limit,
+        query=_edge_stage_query(final),
+        prefetches=[_edge_prefetch(stage, edge_filter, hnsw_ef) for stage in final.prefetch] or None,
         filter=edge_filter,
         with_payload=_RESULT_PAYLOAD,
-        with_vector=[DENSE] if op.with_dense else None,
-        score_threshold=op.score_threshold,
+        with_vector=[DENSE] if plan.with_dense else None,
+        score_threshold=plan.score_threshold,
         params=params,
     )
 
 
-def _scored(point: qe.ScoredPoint) -> ScoredPayload:
-    dense = None
-    vector = point.vector
-    if isinstance(vector, dict) and DENSE in vector:
-        dense = np.asarray(vector[DENSE], dtype=np.float32)
-    return ScoredPayload(payload=dict(point.payload or {}), score=float(point.score), dense=dense)
+def _edge_prefetch(stage: Stage, edge_filter: qe.Filter | None, hnsw_ef: int) -> qe.Prefetch:
+    return qe.Prefetch(
+        limit=stage.limit,
+        query=_edge_stage_query(stage),
+        prefetches=[_edge_prefetch(inner, edge_filter, hnsw_ef) for inner in stage.prefetch] or None,
+        filter=edge_filter,
+        params=qe.SearchParams(hnsw_ef=hnsw_ef) if stage.using == DENSE and hnsw_ef else None,
+    )
 
 
-# -- filters: qdrant_client models -> qdrant_edge -------------------------------------------------------------------
+def _edge_stage_query(stage: Stage) -> Any:
+    if isinstance(stage.query, str):
+        return qe.TextQuery(stage.using, stage.query)
+    return qe.Query.Nearest(stage.query.tolist(), using=stage.using)
 
 
-def to_edge_filter(f: models.Filter | None) -> qe.Filter | None:
-    """Convert a ``qdrant_client`` filter (the store's compiled form) to the ``qdrant_edge`` classes.
+# -- filters: compiled (and qdrant_client) filters -> qdrant_edge ---------------------------------------------------
 
-    Supported: must/should/must_not/min_should, field match (value, any, except, text, text_any, phrase), range
+
+def to_edge_filter(f: CompiledFilter | None) -> qe.Filter | None:
+    """A compiled filter (:func:`multivec.store.filters.compile_filter`) as the ``qdrant_edge`` classes.
+
+    A ``qdrant_client`` filter given by the caller is converted too (with its classes, imported only then).
+    Supported there: must/should/must_not/min_should, field match (value, any, except, text, text_any, phrase), range
     (numbers, datetimes), values_count, is_empty, is_null, has_id, has_vector, nested. Geo conditions raise
     :class:`~multivec.errors.InvalidInputError`.
+
+    >>> to_edge_filter(Filter(must=(FieldMatch("metadata.genre", "fruit"),))) is not None
+    True
     """
-    if f is None:
-        return None
+    return None if f is None else _edge_filter(f)
+
+
+def _edge_filter(f: CompiledFilter) -> qe.Filter:
+    if not isinstance(f, Filter):
+        return _client_filter(f)
+
+    def group(conditions: tuple[Any, ...]) -> list[Any] | None:
+        return [_edge_condition(c) for c in conditions] if conditions else None
+
+    return qe.Filter(must=group(f.must), should=group(f.should), must_not=group(f.must_not))
+
+
+def _edge_condition(c: Any) -> Any:
+    if isinstance(c, Filter):
+        return _edge_filter(c)
+    if isinstance(c, FieldMatch):
+        return qe.FieldCondition(c.key, match=qe.MatchValue(match_value(c.value)))
+    if isinstance(c, FieldAny):
+        return qe.FieldCondition(c.key, match=qe.MatchAny(cast(Any, list(c.values))))
+    if isinstance(c, FieldText):
+        return qe.FieldCondition(c.key, match=qe.MatchText(c.text))
+    if isinstance(c, FieldRange):
+        if c.is_datetime:
+            return qe.FieldCondition(c.key, range=qe.RangeDateTime(**{k: _iso(v) for k, v in c.bounds.items()}))
+        return qe.FieldCondition(c.key, range=qe.RangeFloat(**cast(dict[str, float], c.bounds)))
+    if isinstance(c, HasId):
+        return qe.HasIdCondition(set(c.ids))
+    return _client_filter(c)  # a qdrant_client filter inside a compiled one (ids of a delete by a raw filter)
+
+
+def _client_filter(f: models.Filter) -> qe.Filter:
+    from qdrant_client import models
+
+    if not isinstance(f, models.Filter):
+        raise InvalidInputError(f"unsupported filter for the embedded store: {type(f).__name__}")
     min_should = None
     if f.min_should is not None:
         min_should = qe.MinShould(
-            conditions=[_edge_condition(c) for c in f.min_should.conditions], min_count=f.min_should.min_count
+            conditions=[_client_condition(c) for c in f.min_should.conditions], min_count=f.min_should.min_count
         )
     return qe.Filter(
-        must=_edge_conditions(f.must),
-        should=_edge_conditions(f.should),
-        must_not=_edge_conditions(f.must_not),
+        must=_client_conditions(f.must),
+        should=_client_conditions(f.should),
+        must_not=_client_conditions(f.must_not),
         min_should=min_should,
     )
 
 
-def _edge_conditions(conditions: Any) -> list[Any] | None:
+def _client_conditions(conditions: Any) -> list[Any] | None:
     if conditions is None:
         return None
     if not isinstance(conditions, list):
         conditions = [conditions]
-    return [_edge_condition(c) for c in conditions]
+    return [_client_condition(c) for c in conditions]
 
 
-def _edge_condition(c: Any) -> Any:
+def _client_condition(c: Any) -> Any:
+    from qdrant_client import models
+
     if isinstance(c, models.Filter):
-        return to_edge_filter(c)
+        return _client_filter(c)
     if isinstance(c, models.FieldCondition):
         if c.geo_bounding_box is not None or c.geo_radius is not None or c.geo_polygon is not None:
             raise InvalidInputError("geo filter conditions are not supported by the embedded store")
@@ -761,8 +725,8 @@ def _edge_condition(c: Any) -> Any:
             values_count = qe.ValuesCount(lt=vc.lt, gt=vc.gt, lte=vc.lte, gte=vc.gte)
         return qe.FieldCondition(
             c.key,
-            match=_edge_match(c.match),
-            range=_edge_range(c.range),
+            match=_client_match(c.match),
+            range=_client_range(c.range),
             values_count=values_count,
             is_empty=c.is_empty,
             is_null=c.is_null,
@@ -776,18 +740,17 @@ def _edge_condition(c: Any) -> Any:
     if isinstance(c, models.HasVectorCondition):
         return qe.HasVectorCondition(c.has_vector)
     if isinstance(c, models.NestedCondition):
-        nested = to_edge_filter(c.nested.filter)
-        assert nested is not None
-        return qe.NestedCondition(c.nested.key, nested)
+        return qe.NestedCondition(c.nested.key, _client_filter(c.nested.filter))
     raise InvalidInputError(f"unsupported filter condition for the embedded store: {type(c).__name__}")
 
 
-def _edge_match(m: Any) -> Any:
+def _client_match(m: Any) -> Any:
+    from qdrant_client import models
+
     if m is None:
         return None
     if isinstance(m, models.MatchValue):
-        # qdrant-edge 0.9 reads a Python bool as an int (True -> 1, matching no bool); numpy's bool_ is kept
-        return qe.MatchValue(cast(Any, np.bool_(m.value)) if isinstance(m.value, bool) else m.value)
+        return qe.MatchValue(match_value(m.value))
     if isinstance(m, models.MatchAny):
         return qe.MatchAny(cast(Any, list(m.any)))
     if isinstance(m, models.MatchExcept):
@@ -807,7 +770,9 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def _edge_range(r: Any) -> Any:
+def _client_range(r: Any) -> Any:
+    from qdrant_client import models
+
     if r is None:
         return None
     if isinstance(r, models.DatetimeRange):

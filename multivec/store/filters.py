@@ -1,8 +1,9 @@
-"""The store's filter language: a small Mongo-style dict over user metadata, compiled to a Qdrant filter.
+"""The store's filter language: a small Mongo-style dict over user metadata, compiled to an engine-neutral
+:class:`Filter` that each backend translates to its engine's classes.
 
-Both backends take the same compiled form, a :class:`qdrant_client.models.Filter` (the edge backend converts it to
-``qdrant_edge`` classes), so a raw ``qdrant_client`` ``Filter`` is accepted too, with keys as payload paths
-(``"metadata.genre"``, or the reserved ``"modality"``, ``"source"``, ``"page"``, ``"id"``).
+A raw ``qdrant_client`` ``models.Filter`` is accepted too, with keys as payload paths (``"metadata.genre"``, or the
+reserved ``"modality"``, ``"source"``, ``"page"``, ``"id"``); only then is ``qdrant_client`` needed (the embedded
+store converts it to ``qdrant_edge`` classes).
 
 The dict language (keys are user metadata keys; dotted keys reach nested objects: ``"author.name"``; other
 characters, such as spaces or ``:``, are fine):
@@ -32,11 +33,13 @@ servers). Unknown operators, non-string keys, empty lists, values of the wrong t
 beyond 64 bits, strings that are not valid Unicode) and filters nested more than :data:`MAX_FILTER_DEPTH` levels
 deep raise :class:`~multivec.errors.InvalidInputError` before anything is sent.
 
->>> f = to_qdrant_filter({"genre": "fruit", "year": {"$gte": 2000}})
+>>> f = compile_filter({"genre": "fruit", "year": {"$gte": 2000}})
 >>> [c.key for c in f.must]
 ['metadata.genre', 'metadata.year']
->>> [c.key for c in to_qdrant_filter({"$id": {"$in": ["a", 7]}, "$modality": "image"}).must]
+>>> [c.key for c in compile_filter({"$id": {"$in": ["a", 7]}, "$modality": "image"}).must]
 ['id', 'modality']
+>>> to_qdrant_filter({"genre": "fruit"}).must[0].match.value  # the same as a qdrant_client filter
+'fruit'
 """
 
 from __future__ import annotations
@@ -44,14 +47,31 @@ from __future__ import annotations
 import math
 import re
 import reprlib
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
-
-from qdrant_client import models
+from typing import TYPE_CHECKING, Any, TypeAlias, cast, overload
 
 from multivec.errors import InvalidInputError
 
-__all__ = ["MAX_FILTER_DEPTH", "METADATA_PREFIX", "to_qdrant_filter"]
+if TYPE_CHECKING:
+    from qdrant_client import models
+
+__all__ = [
+    "MAX_FILTER_DEPTH",
+    "METADATA_PREFIX",
+    "CompiledFilter",
+    "FieldAny",
+    "FieldMatch",
+    "FieldRange",
+    "FieldText",
+    "Filter",
+    "FilterLike",
+    "HasId",
+    "compile_filter",
+    "is_client_filter",
+    "to_client_filter",
+    "to_qdrant_filter",
+]
 
 METADATA_PREFIX = "metadata."
 #: Deepest nesting of ``$and`` / ``$or`` / ``$not`` accepted. Real filters are a few levels deep; the limit keeps a
@@ -69,13 +89,100 @@ _MODALITIES = ("text", "image")
 #: Reserved keys for the record's own fields, and their payload keys.
 RECORD_FIELDS = {"$id": "id", "$modality": "modality", "$source": "source", "$page": "page"}
 
-Condition = Any  # a models.Filter or models.FieldCondition
+
+# -- the compiled form ----------------------------------------------------------------------------------------------
 
 
-def to_qdrant_filter(filter: dict[str, Any] | models.Filter | None) -> models.Filter | None:
-    """Compile a dict filter (see the module docstring) to a Qdrant filter; a ``Filter`` passes through."""
-    if filter is None or isinstance(filter, models.Filter):
-        return filter
+@dataclass(frozen=True)
+class FieldMatch:
+    """The payload value at ``key`` equals ``value`` (or, for an array, one of its items does)."""
+
+    key: str
+    value: str | int | bool
+
+
+@dataclass(frozen=True)
+class FieldAny:
+    """The payload value at ``key`` equals one of ``values`` (all strings or all integers)."""
+
+    key: str
+    values: tuple[str, ...] | tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FieldText:
+    """Every word of ``text`` occurs in the payload text at ``key``."""
+
+    key: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FieldRange:
+    """The payload value at ``key`` is within the bounds given (numbers, or datetimes for datetime values)."""
+
+    key: str
+    gt: float | datetime | None = None
+    gte: float | datetime | None = None
+    lt: float | datetime | None = None
+    lte: float | datetime | None = None
+
+    @property
+    def bounds(self) -> dict[str, float | datetime]:
+        """The bounds given, by name (``gt``, ``gte``, ``lt``, ``lte``)."""
+        given = {"gt": self.gt, "gte": self.gte, "lt": self.lt, "lte": self.lte}
+        return {name: bound for name, bound in given.items() if bound is not None}
+
+    @property
+    def is_datetime(self) -> bool:
+        """Whether the bounds are datetimes."""
+        return any(isinstance(bound, datetime) for bound in self.bounds.values())
+
+
+@dataclass(frozen=True)
+class HasId:
+    """The point id is one of ``ids``."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Every ``must`` condition holds, at least one ``should`` condition does (when there are any), and no
+    ``must_not`` condition does. A condition is a field condition, :class:`HasId`, a nested :class:`Filter`, or a
+    ``qdrant_client`` ``models.Filter`` given by the caller."""
+
+    must: tuple[Condition, ...] = ()
+    should: tuple[Condition, ...] = ()
+    must_not: tuple[Condition, ...] = ()
+
+
+#: One condition of a compiled :class:`Filter`.
+Condition: TypeAlias = "FieldMatch | FieldAny | FieldText | FieldRange | HasId | Filter | models.Filter"
+#: What the backends take: a compiled dict filter, or a ``qdrant_client`` filter as given.
+CompiledFilter: TypeAlias = "Filter | models.Filter"
+#: What a ``filter=`` argument accepts: a dict (see the module docstring), a ``qdrant_client`` filter, or ``None``.
+FilterLike: TypeAlias = "dict[str, Any] | models.Filter | None"
+
+
+def is_client_filter(value: Any) -> bool:
+    """Whether ``value`` is a ``qdrant_client`` ``models.Filter`` (imports ``qdrant_client`` only for its objects)."""
+    if not any(kind.__module__.startswith("qdrant_client.") for kind in type(value).__mro__):
+        return False
+    from qdrant_client import models
+
+    return isinstance(value, models.Filter)
+
+
+def compile_filter(filter: Any) -> CompiledFilter | None:
+    """Compile a dict filter (see the module docstring) to a :class:`Filter`; a ``qdrant_client`` ``Filter`` (or a
+    compiled one) passes through, and ``None`` or ``{}`` give ``None``.
+
+    >>> compile_filter({"genre": {"$ne": "auto"}})
+    Filter(must=(), should=(), must_not=(FieldMatch(key='metadata.genre', value='auto'),))
+    """
+    if filter is None or isinstance(filter, Filter) or is_client_filter(filter):
+        return cast("CompiledFilter | None", filter)
     if not isinstance(filter, dict):
         raise InvalidInputError(
             f"filter must be a dict (see multivec.store.filters) or a qdrant_client.models.Filter, "
@@ -86,8 +193,53 @@ def to_qdrant_filter(filter: dict[str, Any] | models.Filter | None) -> models.Fi
     return _as_filter(_compile(filter, "filter", 1))
 
 
-def _as_filter(condition: Condition) -> models.Filter:
-    return condition if isinstance(condition, models.Filter) else models.Filter(must=[condition])
+def to_qdrant_filter(filter: Any) -> models.Filter | None:
+    """Compile a dict filter (see the module docstring) to a ``qdrant_client`` filter; a ``Filter`` passes through."""
+    return to_client_filter(compile_filter(filter))
+
+
+@overload
+def to_client_filter(filter: None) -> None: ...
+@overload
+def to_client_filter(filter: CompiledFilter) -> models.Filter: ...
+@overload
+def to_client_filter(filter: CompiledFilter | None) -> models.Filter | None: ...
+def to_client_filter(filter: CompiledFilter | None) -> models.Filter | None:
+    """A compiled filter as ``qdrant_client`` classes (a ``qdrant_client`` filter passes through)."""
+    if filter is None:
+        return None
+    from qdrant_client import models
+
+    if isinstance(filter, models.Filter):
+        return filter
+    return cast(models.Filter, _client_condition(filter))
+
+
+def _client_condition(c: Condition) -> Any:
+    from qdrant_client import models
+
+    if isinstance(c, Filter):
+
+        def group(conditions: tuple[Condition, ...]) -> list[Any] | None:
+            return [_client_condition(x) for x in conditions] if conditions else None
+
+        return models.Filter(must=group(c.must), should=group(c.should), must_not=group(c.must_not))
+    if isinstance(c, FieldMatch):
+        return models.FieldCondition(key=c.key, match=models.MatchValue(value=c.value))
+    if isinstance(c, FieldAny):
+        return models.FieldCondition(key=c.key, match=models.MatchAny(any=cast(Any, list(c.values))))
+    if isinstance(c, FieldText):
+        return models.FieldCondition(key=c.key, match=models.MatchText(text=c.text))
+    if isinstance(c, FieldRange):
+        kind = models.DatetimeRange if c.is_datetime else models.Range
+        return models.FieldCondition(key=c.key, range=kind(**cast(dict[str, Any], c.bounds)))
+    if isinstance(c, HasId):
+        return models.HasIdCondition(has_id=list(c.ids))
+    return c  # a qdrant_client condition, as given
+
+
+def _as_filter(condition: Condition) -> Filter:
+    return condition if isinstance(condition, Filter) else Filter(must=(condition,))
 
 
 def _compile(node: Any, where: str, depth: int) -> Condition:
@@ -99,7 +251,7 @@ def _compile(node: Any, where: str, depth: int) -> Condition:
     if not isinstance(node, dict) or not node:
         raise InvalidInputError(f"{where} must be a non-empty dict, got {_short(node)}")
     parts = [_compile_entry(key, value, f"{where}[{_short(key)}]", depth) for key, value in node.items()]
-    return parts[0] if len(parts) == 1 else models.Filter(must=parts)
+    return parts[0] if len(parts) == 1 else Filter(must=tuple(parts))
 
 
 _REPR = reprlib.Repr()
@@ -136,11 +288,11 @@ def _compile_entry(key: Any, value: Any, where: str, depth: int) -> Condition:
                 f"{', '.join(RECORD_FIELDS)}) at this level"
             )
         if key == "$not":
-            return models.Filter(must_not=[_compile(value, where, depth + 1)])
+            return Filter(must_not=(_compile(value, where, depth + 1),))
         if not isinstance(value, list | tuple) or not value:
             raise InvalidInputError(f"{where}: {key} takes a non-empty list of filters")
-        subs = [_compile(sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(value)]
-        return models.Filter(must=subs) if key == "$and" else models.Filter(should=subs)
+        subs = tuple(_compile(sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(value))
+        return Filter(must=subs) if key == "$and" else Filter(should=subs)
     return _compile_field(metadata_path(key, where), value, where)
 
 
@@ -178,7 +330,7 @@ def _compile_field(path: str, value: Any, where: str) -> Condition:
         if not value:
             raise InvalidInputError(f"{where}: empty operator dict; use e.g. {{'$eq': value}}")
         conds = [_compile_op(path, op, arg, where) for op, arg in value.items()]
-        return conds[0] if len(conds) == 1 else models.Filter(must=conds)
+        return conds[0] if len(conds) == 1 else Filter(must=tuple(conds))
     return _compile_op(path, "$eq", value, where)
 
 
@@ -191,15 +343,15 @@ def _compile_op(path: str, op: Any, arg: Any, where: str) -> Condition:
     if op == "$eq":
         return _equal(path, arg, where)
     if op == "$ne":
-        return models.Filter(must_not=[_equal(path, arg, where)])
+        return Filter(must_not=(_equal(path, arg, where),))
     if op in ("$in", "$nin"):
         any_of = _any_of(path, arg, f"{where}[{op!r}]")
-        return any_of if op == "$in" else models.Filter(must_not=[any_of])
+        return any_of if op == "$in" else Filter(must_not=(any_of,))
     if op == "$text":
         if not isinstance(arg, str) or not arg.strip():
             raise InvalidInputError(f"{where}: $text takes a non-empty string")
-        return models.FieldCondition(key=path, match=models.MatchText(text=_text(arg, where)))
-    return models.FieldCondition(key=path, range=_range(_RANGE_OPS[op], arg, where))
+        return FieldText(path, _text(arg, where))
+    return FieldRange(path, **{_RANGE_OPS[op]: _bound(arg, where)})
 
 
 def _scalar(arg: Any, where: str) -> str | int | float | bool:
@@ -224,24 +376,22 @@ def _scalar(arg: Any, where: str) -> str | int | float | bool:
 def _equal(path: str, arg: Any, where: str) -> Condition:
     value = _scalar(arg, where)
     if isinstance(value, float) and not (value.is_integer() and _INT_MIN <= value <= _INT_MAX):
-        return models.FieldCondition(key=path, range=models.Range(gte=value, lte=value))
+        return FieldRange(path, gte=value, lte=value)
     if isinstance(value, float):
         value = int(value)
-    return models.FieldCondition(key=path, match=models.MatchValue(value=value))
+    return FieldMatch(path, value)
 
 
 def _any_of(path: str, arg: Any, where: str) -> Condition:
     if not isinstance(arg, list | tuple | set) or not arg:
         raise InvalidInputError(f"{where}: expected a non-empty list of values")
     values = [_scalar(v, where) for v in arg]
-    if all(isinstance(v, str) for v in values):
-        return models.FieldCondition(key=path, match=models.MatchAny(any=cast(Any, values)))
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return models.FieldCondition(key=path, match=models.MatchAny(any=cast(Any, values)))
-    return models.Filter(should=[_equal(path, v, where) for v in values])
+    if all(isinstance(v, str) for v in values) or all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return FieldAny(path, cast("tuple[str, ...] | tuple[int, ...]", tuple(values)))
+    return Filter(should=tuple(_equal(path, v, where) for v in values))
 
 
-def _range(bound: str, arg: Any, where: str) -> models.Range | models.DatetimeRange:
+def _bound(arg: Any, where: str) -> float | datetime:
     if isinstance(arg, int | float) and not isinstance(arg, bool):
         try:
             value = float(arg)
@@ -249,11 +399,11 @@ def _range(bound: str, arg: Any, where: str) -> models.Range | models.DatetimeRa
             raise InvalidInputError(f"{where}: {_short(arg)} is too large for a range bound") from None
         if not math.isfinite(value):
             raise InvalidInputError(f"{where}: range bounds must be finite numbers, got {arg}")
-        return models.Range(**{bound: value})
+        return value
     if isinstance(arg, str):
         try:
             moment = datetime.fromisoformat(arg)
         except ValueError:
             raise InvalidInputError(f"{where}: {_short(arg)} is neither a number nor an ISO 8601 datetime") from None
-        return models.DatetimeRange(**{bound: moment})
+        return moment
     raise InvalidInputError(f"{where}: range bounds must be numbers or ISO 8601 strings, got {_short(arg)}")

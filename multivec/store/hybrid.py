@@ -44,7 +44,7 @@ from multivec._options import number
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.scoring import relevance
 from multivec.store.backend import LEXICAL, EnableLexical, HybridQuery, ScoredPayload, Scroll, SetPayload
-from multivec.store.validation import point_id, positive_int
+from multivec.validation import point_id, positive_int
 
 if TYPE_CHECKING:
     from multivec.store.records import Hit

@@ -28,8 +28,8 @@ from multivec.embeddings.base import MultiVectorBaseEmbedding
 from multivec.errors import CollectionNotFoundError, ConfigurationError, StoreCorruptedError, StoreError
 from multivec.store.backend import DENSE, MULTIVECTOR, POOLED, Backend, Count, RetrieveVectors, Scroll
 from multivec.store.layout import META_FILE, check_store_dir, read_metadata
-from multivec.store.validation import point_id
 from multivec.types import Embedding
+from multivec.validation import point_id
 
 if TYPE_CHECKING:
     from multivec.store.store import MultiVectorStore

@@ -9,11 +9,13 @@ A store directory (``path/<collection_name>/``) holds:
   write call and the SHA-256 of ``multivec.json``. A write call marks it ``pending`` before its first write and
   records the new count when it is acknowledged, so an open can tell a store damaged while it was closed (a count
   that differs from the acknowledged one) from one whose last call was cut off (``pending``: any count is possible).
+- ``multivec.hybrid.json`` (once :meth:`~multivec.store.MultiVectorStore.enable_hybrid` was called on a store created
+  without hybrid search): the hybrid search defaults it was given (:func:`read_hybrid_file`).
 - ``multivec.tuning.json`` (once the store has been tuned): the search limits
   :meth:`~multivec.store.MultiVectorStore.tune` chose and what it measured (:mod:`multivec.store.tuning`); a store
   opened without explicit limits uses them. Kept apart so that ``multivec.json`` never changes.
-- ``.lock`` (:mod:`multivec.store.lock`), ``shard/`` (the engine's files) and whatever else multivec adds later
-  under a ``multivec.`` name.
+- ``.lock`` (:mod:`multivec.store.lock`), ``shard/`` (the engine's files, named in :mod:`multivec.store.engine`) and
+  whatever else multivec adds later under a ``multivec.`` name.
 
 A directory that exists, is not empty and has no ``multivec.json`` is not adopted: :func:`check_store_dir` refuses
 it before anything is created in it. Every file is replaced atomically (temporary file, fsync, rename).
@@ -30,15 +32,18 @@ from typing import Any
 
 from multivec.errors import ConfigurationError, StoreCorruptedError, StoreError
 from multivec.store.backend import DATATYPES, METADATA_VERSION
+from multivec.store.engine import SHARD_DIR
 from multivec.store.lock import LOCK_FILE
 
 __all__ = [
+    "HYBRID_FILE",
     "LEDGER_FILE",
     "META_FILE",
     "SHARD_DIR",
     "TUNING_FILE",
     "Ledger",
     "check_store_dir",
+    "read_hybrid_file",
     "read_metadata",
     "read_tuning_file",
     "write_json",
@@ -46,8 +51,9 @@ __all__ = [
 
 META_FILE = "multivec.json"
 LEDGER_FILE = "multivec.state.json"
-SHARD_DIR = "shard"
 TUNING_FILE = "multivec.tuning.json"
+#: Hybrid settings given to ``enable_hybrid()`` (``multivec.json`` never changes after creation).
+HYBRID_FILE = "multivec.hybrid.json"
 _LEDGER_VERSION = 1
 _REQUIRED = {"multivec": int, "model_name": str, "dim": int, "multi_vector": bool, "datatype": str}
 
@@ -120,6 +126,25 @@ def read_tuning_file(directory: Path) -> dict[str, Any] | None:
     """The JSON object in ``directory/multivec.tuning.json``, ``None`` when the store was never tuned."""
     file = directory / TUNING_FILE
     return _read_object(file)[0] if file.exists() else None
+
+
+def read_hybrid_file(file: Path) -> dict[str, Any]:
+    """The hybrid search settings in ``file`` (:data:`HYBRID_FILE`); a damaged one raises
+    :class:`~multivec.errors.StoreCorruptedError` naming it."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise StoreCorruptedError(
+            f"the store file {str(file)!r} is damaged ({err}); delete it and run store.enable_hybrid() again",
+            path=str(file),
+        ) from None
+    if not isinstance(data, dict):
+        raise StoreCorruptedError(
+            f"the store file {str(file)!r} is damaged (not a JSON object); delete it and run store.enable_hybrid() "
+            "again",
+            path=str(file),
+        )
+    return data
 
 
 def _is_int(value: Any) -> bool:

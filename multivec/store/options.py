@@ -8,7 +8,7 @@ options through unchanged, so an option added to the core is an option of both a
 A Qdrant server is reached the way langchain-qdrant and the LlamaIndex Qdrant store reach it: ``url=`` or
 ``host=``/``port=`` (``grpc_port``, ``https``, ``prefer_grpc``, ``prefix``, ``timeout``, ``api_key``), or a client
 you built yourself (``client=``, plus ``aclient=`` for native async I/O). A store never closes a client it was
-given.
+given. ``qdrant_client`` is imported only when a server is named (the embedded store does without it).
 
 >>> from qdrant_client import QdrantClient
 >>> server_connection(client=QdrantClient(":memory:")).local
@@ -28,12 +28,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-from qdrant_client import AsyncQdrantClient, QdrantClient
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from multivec._options import boolean, positive_int
 from multivec.errors import CollectionNotFoundError, ConfigurationError
+
+if TYPE_CHECKING:
+    from qdrant_client import AsyncQdrantClient, QdrantClient
 
 __all__ = ["ServerConnection", "mirrors_store_options", "require_store", "server_connection", "store_option_names"]
 
@@ -57,11 +58,19 @@ class ServerConnection:
 
     def sync_client(self) -> QdrantClient:
         """The client given, or a new one built from the options (then the store owns and closes it)."""
-        return self.client if self.client is not None else QdrantClient(**self.options)
+        if self.client is not None:
+            return self.client
+        from qdrant_client import QdrantClient
+
+        return QdrantClient(**self.options)
 
     def async_client(self) -> AsyncQdrantClient:
         """The async client given, or a new one built from the options."""
-        return self.aclient if self.aclient is not None else AsyncQdrantClient(**self.options)
+        if self.aclient is not None:
+            return self.aclient
+        from qdrant_client import AsyncQdrantClient
+
+        return AsyncQdrantClient(**self.options)
 
     @property
     def owns_clients(self) -> bool:
@@ -94,10 +103,13 @@ def server_connection(
     for name, number in (("port", port), ("grpc_port", grpc_port), ("timeout", timeout)):
         if number is not None:
             positive_int(number, name)
-    if client is not None and not isinstance(client, QdrantClient):
-        raise ConfigurationError(f"client must be a qdrant_client.QdrantClient, got {type(client).__name__}")
-    if aclient is not None and not isinstance(aclient, AsyncQdrantClient):
-        raise ConfigurationError(f"aclient must be a qdrant_client.AsyncQdrantClient, got {type(aclient).__name__}")
+    if client is not None or aclient is not None:  # the caller built a client: qdrant_client is loaded already
+        from qdrant_client import AsyncQdrantClient, QdrantClient
+
+        if client is not None and not isinstance(client, QdrantClient):
+            raise ConfigurationError(f"client must be a qdrant_client.QdrantClient, got {type(client).__name__}")
+        if aclient is not None and not isinstance(aclient, AsyncQdrantClient):
+            raise ConfigurationError(f"aclient must be a qdrant_client.AsyncQdrantClient, got {type(aclient).__name__}")
     places = [name for name, value in (("url", url), ("location", location), ("host", host)) if value is not None]
     if len(places) > 1:
         raise ConfigurationError(f"pass one of url=, host= or location=, not {' and '.join(places)}")

@@ -12,6 +12,10 @@ mode, which keeps float32), and ``hnsw_ef`` sets the first stage's search-time H
     store = MultiVectorStore(embedder, "docs", url="https://qdrant.example:6333", api_key="...",
                              shard_number=4, replication_factor=2)
 
+The requests and results this backend shares with the embedded one are built in :mod:`multivec.store.mapping`; the
+flows here turn each operation into typed requests (one dataclass per qdrant-client call: :class:`QueryPoints`,
+:class:`UpsertPoints`, ...), which :func:`_call` sends with the sync client or the async one.
+
 Local mode (``:memory:``) runs qdrant-client's pure-Python engine: exact brute force for every query (a prefetch
 does not prune there, so two-stage and exact searches cost the same), no payload indexes; fine for tests and a
 few thousand items, not for speed. Its async calls run the same in-memory client on a worker thread, so the sync
@@ -23,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+from dataclasses import dataclass
 from typing import Any, cast
 
-import numpy as np
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 from multivec._flow import Flow, run_async, run_sync
@@ -47,22 +51,30 @@ from multivec.store.backend import (
     Op,
     PointData,
     Query,
-    Retrieve,
-    RetrieveVectors,
-    ScoredPayload,
     Scroll,
     SetPayload,
-    Snapshot,
     Upsert,
     full_scan_threshold_kb,
-    ids_filter,
     resolve_metadata,
-    snapshot_point,
-    stored_vectors,
 )
-from multivec.store.filters import metadata_path
+from multivec.store.filters import metadata_path, to_client_filter
+from multivec.store.mapping import (
+    EVERYTHING,
+    RESULT_PAYLOAD_EXCLUDE,
+    Lookup,
+    QueryPlan,
+    Stage,
+    delete_target,
+    lexical_plan,
+    looked_up,
+    lookup_vectors,
+    point_vectors,
+    query_plan,
+    scored,
+    scroll_flow,
+)
 from multivec.store.options import ServerConnection
-from multivec.store.validation import positive_int
+from multivec.validation import positive_int
 
 __all__ = ["ServerBackend"]
 
@@ -87,7 +99,6 @@ _CREATE_OPTIONS = set(inspect.signature(QdrantClient.create_collection).paramete
     "metadata",
     "kwargs",
 }
-_SCROLL_PAGE = 1000
 #: The lexical index of hybrid search, as on the embedded store (English words, lowercased, no stop words,
 #: Snowball-stemmed, BM25). qdrant-client's local mode ranks text only with its default tokenisation.
 _LEXICAL_INDEX = models.TextIndexParams(
@@ -103,7 +114,7 @@ _LOCAL_LEXICAL_INDEX = models.TextIndexParams(
 )
 _SET_PAYLOAD_BATCH = 256
 #: Search results leave out the lexical text (a copy of the content, needed by the index only).
-_RESULT_PAYLOAD = models.PayloadSelectorExclude(exclude=[LEXICAL])
+_RESULT_PAYLOAD = models.PayloadSelectorExclude(exclude=list(RESULT_PAYLOAD_EXCLUDE))
 
 
 class ServerBackend(Backend):
@@ -198,9 +209,8 @@ class ServerBackend(Backend):
             self.update_metadata({"hybrid": dict(op.settings)})
             return None
 
-        def send(request: tuple[str, dict[str, Any]]) -> Any:
-            method, kwargs = request
-            return getattr(self._client, method)(collection_name=self.name, **kwargs)
+        def send(request: Request) -> Any:
+            return _call(self._client, self.name, request)
 
         with self._lock:
             return _guarded_sync(lambda: run_sync(self._flow(op), send))
@@ -212,9 +222,8 @@ class ServerBackend(Backend):
             self._aclient = self._connection.async_client()
         client = self._aclient
 
-        async def send(request: tuple[str, dict[str, Any]]) -> Any:
-            method, kwargs = request
-            return await getattr(client, method)(collection_name=self.name, **kwargs)
+        async def send(request: Request) -> Any:
+            return await _call(client, self.name, request)
 
         try:
             return await run_async(self._flow(op), send)
@@ -251,127 +260,215 @@ class ServerBackend(Backend):
     # -- requests -------------------------------------------------------------------------------------------------
 
     def _flow(self, op: Op) -> Flow[Any]:
-        """Requests ``(method, kwargs)`` for ``op``; receives each response; returns the op's result."""
+        """Typed requests (:data:`Request`) for ``op``; receives each response; returns the op's result."""
         if isinstance(op, Query):
-            response = yield "query_points", self._query_kwargs(op)
-            return [_scored(p) for p in response.points]
+            response = yield self._query(query_plan(op))
+            return [scored(p) for p in response.points]
         if isinstance(op, HybridQuery):
-            main = _batch_request(self._query_kwargs(op.query, op.text if op.rerank else None, op.lexical_limit))
-            lexical = models.QueryRequest(
-                query=models.TextQuery(text=op.text),
-                using=LEXICAL,
-                filter=op.query.filter,
-                limit=op.lexical_limit,
-                with_payload=_RESULT_PAYLOAD,
-            )
-            responses = yield "query_batch_points", {"requests": [main, lexical]}
-            return [_scored(p) for p in responses[0].points], [_scored(p) for p in responses[1].points]
+            main = self._query(query_plan(op.query, op.text if op.rerank else None, op.lexical_limit))
+            lexical = self._query(lexical_plan(op))
+            responses = yield QueryBatchPoints([main.batch_request(), lexical.batch_request()])
+            return [scored(p) for p in responses[0].points], [scored(p) for p in responses[1].points]
         if isinstance(op, SetPayload):
             updates = [
                 models.SetPayloadOperation(set_payload=models.SetPayload(payload=values, points=[point_id]))
                 for point_id, values in op.values.items()
             ]
             for start in range(0, len(updates), _SET_PAYLOAD_BATCH):
-                yield (
-                    "batch_update_points",
-                    {"update_operations": updates[start : start + _SET_PAYLOAD_BATCH], "wait": True},
-                )
+                yield BatchUpdatePoints(list(updates[start : start + _SET_PAYLOAD_BATCH]))
             return None
         if isinstance(op, Upsert):
-            yield "upsert", {"points": [_point(p) for p in op.points], "wait": True}
+            yield UpsertPoints([_point(p) for p in op.points])
             return None
         if isinstance(op, Finish):
             return None
-        if isinstance(op, Retrieve):
-            records = yield "retrieve", {"ids": list(op.point_ids), "with_payload": True}
-            return [dict(r.payload or {}) for r in records]
-        if isinstance(op, RetrieveVectors):
-            records = yield "retrieve", {"ids": list(op.point_ids), "with_payload": True, "with_vectors": [op.using]}
-            return [stored_vectors(r.payload, r.vector, op.using) for r in records]
-        if isinstance(op, Snapshot):
-            records = yield "retrieve", {"ids": list(op.point_ids), "with_payload": True, "with_vectors": True}
-            return [snapshot_point(r.id, r.payload, r.vector) for r in records]
+        if isinstance(op, Lookup):
+            records = yield RetrievePoints(list(op.point_ids), lookup_vectors(op))
+            return looked_up(op, records)
         if isinstance(op, Scroll):
-            out: list[dict[str, Any]] = []
-            offset = None
-            while op.limit is None or len(out) < op.limit:
-                page = _SCROLL_PAGE if op.limit is None else min(_SCROLL_PAGE, op.limit - len(out))
-                records, offset = yield (
-                    "scroll",
-                    {
-                        "scroll_filter": op.filter,
-                        "limit": page,
-                        "offset": offset,
-                        "with_payload": True,
-                    },
-                )
-                out.extend(dict(r.payload or {}) for r in records)
-                if offset is None:
-                    break
-            return out
+            scroll_filter = to_client_filter(op.filter)
+            return (yield from scroll_flow(op.limit, lambda offset, size: ScrollPoints(scroll_filter, size, offset)))
         if isinstance(op, Count):
-            response = yield "count", {"count_filter": op.filter, "exact": True}
+            response = yield CountPoints(to_client_filter(op.filter))
             return int(response.count)
-        if isinstance(op, Delete):
+        if isinstance(op, Delete | Clear):
+            target = delete_target(op) if isinstance(op, Delete) else EVERYTHING
             selector: models.PointIdsList | models.FilterSelector
-            if op.filter is None and op.point_ids is not None:
-                selector = models.PointIdsList(points=list(op.point_ids))
+            if isinstance(target, list):
+                selector = models.PointIdsList(points=list(target))
             else:
-                flt = op.filter if op.point_ids is None else ids_filter(op.point_ids, op.filter)
-                assert flt is not None
-                selector = models.FilterSelector(filter=flt)
-            yield "delete", {"points_selector": selector, "wait": True}
-            return None
-        if isinstance(op, Clear):
-            yield "delete", {"points_selector": models.FilterSelector(filter=models.Filter()), "wait": True}
+                selector = models.FilterSelector(filter=to_client_filter(target))
+            yield DeletePoints(selector)
             return None
         raise TypeError(f"unknown operation {op!r}")
 
-    def _query_kwargs(self, op: Query, lexical_text: str | None = None, lexical_limit: int = 0) -> dict[str, Any]:
-        """``query_points`` arguments of ``op``; ``lexical_text``: BM25 candidates join its first stage."""
-        kwargs: dict[str, Any] = {
-            "query_filter": op.filter,
-            "limit": op.limit,
-            "with_payload": _RESULT_PAYLOAD,
-            "with_vectors": [DENSE] if op.with_dense else False,
-            "score_threshold": op.score_threshold,
-        }
-        if op.multivector is None:
-            kwargs.update(query=op.dense, using=DENSE)
-        else:
-            kwargs.update(query=op.multivector, using=MULTIVECTOR)
-            if op.prefetch_limit is not None:
-                first = models.Prefetch(
-                    query=cast(Any, op.dense),
-                    using=DENSE,
-                    limit=op.prefetch_limit,
-                    filter=op.filter,
-                    # local mode is always exact (and warns about search params)
-                    params=None if self.local else models.SearchParams(hnsw_ef=self._hnsw_ef),
-                )
-                stage: models.Prefetch | list[models.Prefetch] = first
-                if lexical_text is not None:
-                    text_query = models.TextQuery(text=lexical_text)
-                    lexical = models.Prefetch(query=text_query, using=LEXICAL, limit=lexical_limit, filter=op.filter)
-                    stage = [first, lexical]
-                if op.pooled_limit is not None:
-                    stage = models.Prefetch(
-                        prefetch=stage,
-                        query=cast(Any, op.multivector),
-                        using=POOLED,
-                        limit=op.pooled_limit,
-                        filter=op.filter,
-                    )
-                kwargs["prefetch"] = stage
-        if op.exact and not self.local:  # local mode is always exact (and warns about search params)
-            kwargs["search_params"] = models.SearchParams(exact=True)
-        return kwargs
+    def _query(self, plan: QueryPlan) -> QueryPoints:
+        """The ``query_points`` request of ``plan``."""
+        query_filter = to_client_filter(plan.filter)
+        final = plan.stage
+        return QueryPoints(
+            query=_stage_query(final),
+            using=final.using,
+            prefetch=_one_or_list([self._prefetch(stage, query_filter) for stage in final.prefetch]),
+            query_filter=query_filter,
+            # local mode is always exact (and warns about search params)
+            search_params=models.SearchParams(exact=True) if plan.exact and not self.local else None,
+            limit=final.limit,
+            with_vectors=[DENSE] if plan.with_dense else False,
+            score_threshold=plan.score_threshold,
+        )
+
+    def _prefetch(self, stage: Stage, query_filter: models.Filter | None) -> models.Prefetch:
+        return models.Prefetch(
+            prefetch=_one_or_list([self._prefetch(inner, query_filter) for inner in stage.prefetch]),
+            query=_stage_query(stage),
+            using=stage.using,
+            limit=stage.limit,
+            filter=query_filter,
+            # the first stage searches the dense HNSW (local mode is always exact, and warns about search params)
+            params=models.SearchParams(hnsw_ef=self._hnsw_ef) if stage.using == DENSE and not self.local else None,
+        )
 
 
-def _batch_request(kwargs: dict[str, Any]) -> models.QueryRequest:
-    """``query_points`` arguments as one request of ``query_batch_points``."""
-    names = {"query_filter": "filter", "with_vectors": "with_vector", "search_params": "params"}
-    return models.QueryRequest(**{names.get(key, key): value for key, value in kwargs.items()})
+def _stage_query(stage: Stage) -> Any:
+    return models.TextQuery(text=stage.query) if isinstance(stage.query, str) else stage.query
+
+
+def _one_or_list(prefetch: list[models.Prefetch]) -> models.Prefetch | list[models.Prefetch] | None:
+    return prefetch[0] if len(prefetch) == 1 else prefetch or None
+
+
+# -- typed requests: one per qdrant-client call -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryPoints:
+    """``query_points``: one search (its arguments but the collection)."""
+
+    query: Any
+    using: str
+    prefetch: models.Prefetch | list[models.Prefetch] | None
+    query_filter: models.Filter | None
+    search_params: models.SearchParams | None
+    limit: int
+    with_vectors: bool | list[str]
+    score_threshold: float | None
+
+    def batch_request(self) -> models.QueryRequest:
+        """The same search as one request of ``query_batch_points``."""
+        return models.QueryRequest(
+            query=self.query,
+            using=self.using,
+            prefetch=self.prefetch,
+            filter=self.query_filter,
+            params=self.search_params,
+            limit=self.limit,
+            with_payload=_RESULT_PAYLOAD,
+            with_vector=self.with_vectors,
+            score_threshold=self.score_threshold,
+        )
+
+
+@dataclass(frozen=True)
+class QueryBatchPoints:
+    """``query_batch_points``: several searches in one request."""
+
+    requests: list[models.QueryRequest]
+
+
+@dataclass(frozen=True)
+class UpsertPoints:
+    """``upsert`` (waiting for it to be applied)."""
+
+    points: list[models.PointStruct]
+
+
+@dataclass(frozen=True)
+class RetrievePoints:
+    """``retrieve`` with payloads and the vectors ``with_vectors`` names."""
+
+    ids: list[str]
+    with_vectors: bool | list[str]
+
+
+@dataclass(frozen=True)
+class ScrollPoints:
+    """``scroll``: one page of payloads."""
+
+    scroll_filter: models.Filter | None
+    limit: int
+    offset: Any
+
+
+@dataclass(frozen=True)
+class CountPoints:
+    """``count`` (exact)."""
+
+    count_filter: models.Filter | None
+
+
+@dataclass(frozen=True)
+class DeletePoints:
+    """``delete`` (waiting for it to be applied)."""
+
+    points_selector: models.PointIdsList | models.FilterSelector
+
+
+@dataclass(frozen=True)
+class BatchUpdatePoints:
+    """``batch_update_points`` (waiting for them to be applied)."""
+
+    update_operations: list[models.SetPayloadOperation]
+
+
+#: What the flows yield: the qdrant-client calls this backend makes.
+Request = (
+    QueryPoints
+    | QueryBatchPoints
+    | UpsertPoints
+    | RetrievePoints
+    | ScrollPoints
+    | CountPoints
+    | DeletePoints
+    | BatchUpdatePoints
+)
+
+
+def _call(client: QdrantClient | AsyncQdrantClient, collection: str, request: Request) -> Any:
+    """Send ``request`` to ``collection``: the response, or with the async client an awaitable of it."""
+    match request:
+        case QueryPoints():
+            return client.query_points(
+                collection_name=collection,
+                query=request.query,
+                using=request.using,
+                prefetch=request.prefetch,
+                query_filter=request.query_filter,
+                search_params=request.search_params,
+                limit=request.limit,
+                with_payload=_RESULT_PAYLOAD,
+                with_vectors=request.with_vectors,
+                score_threshold=request.score_threshold,
+            )
+        case QueryBatchPoints(requests):
+            return client.query_batch_points(collection_name=collection, requests=requests)
+        case UpsertPoints(points):
+            return client.upsert(collection_name=collection, points=points, wait=True)
+        case RetrievePoints(ids, with_vectors):
+            return client.retrieve(collection_name=collection, ids=ids, with_payload=True, with_vectors=with_vectors)
+        case ScrollPoints(scroll_filter, limit, offset):
+            return client.scroll(
+                collection_name=collection, scroll_filter=scroll_filter, limit=limit, offset=offset, with_payload=True
+            )
+        case CountPoints(count_filter):
+            return client.count(collection_name=collection, count_filter=count_filter, exact=True)
+        case DeletePoints(points_selector):
+            return client.delete(collection_name=collection, points_selector=points_selector, wait=True)
+        case BatchUpdatePoints(update_operations):
+            return client.batch_update_points(
+                collection_name=collection, update_operations=update_operations, wait=True
+            )
+    raise TypeError(f"unknown request {request!r}")
 
 
 def _guarded_sync(fn: Any) -> Any:
@@ -404,16 +501,4 @@ def _vectors_config(spec: CollectionSpec, metadata: dict[str, Any], on_disk: boo
 
 
 def _point(p: PointData) -> models.PointStruct:
-    vectors: dict[str, Any] = {DENSE: p.dense.tolist()}
-    if p.multivector is not None:
-        vectors[MULTIVECTOR] = p.multivector.tolist()
-    if p.pooled_tokens is not None:
-        vectors[POOLED] = p.pooled_tokens.tolist()
-    return models.PointStruct(id=p.point_id, vector=vectors, payload=p.payload)
-
-
-def _scored(point: models.ScoredPoint) -> ScoredPayload:
-    dense = None
-    if isinstance(point.vector, dict) and DENSE in point.vector:
-        dense = np.asarray(point.vector[DENSE], dtype=np.float32)
-    return ScoredPayload(payload=dict(point.payload or {}), score=float(point.score), dense=dense)
+    return models.PointStruct(id=p.point_id, vector=point_vectors(p), payload=p.payload)

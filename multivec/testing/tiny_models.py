@@ -73,7 +73,8 @@ def _build_once(target: Path | str, build: Callable[[Path], None], *, needs_loca
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        build(tmp)
+        with _compat.quiet_loading():  # transformers 5's "Writing model shards" bar, 4.x's notes for developers
+            build(tmp)
         (tmp / _MARKER).write_text("ok\n")
         try:
             os.replace(tmp, target)  # atomic when target is absent or an empty dir

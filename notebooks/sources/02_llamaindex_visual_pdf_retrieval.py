@@ -99,13 +99,13 @@ else:
         """\
 ## 2. Some PDFs
 
-Two small PDFs with one topic per page, written with `multivec.pdf.write_text_pdf` (any PDFs will do: reports,
+Two small PDFs with one topic per page, written with `multivec.testing.write_text_pdf` (any PDFs will do: reports,
 slides, scanned forms — the model only sees the rendered pages).""",
     ),
     (
         "code",
         """\
-from multivec.pdf import write_text_pdf
+from multivec.testing import write_text_pdf
 
 DOCUMENTS = {
     "quarterly-report.pdf": [

@@ -219,14 +219,14 @@ colpali, colpali_is_tiny = load_model("vidore/colpali-v1.3", build_tiny_colpali)
     (
         "md",
         """\
-Two small PDFs written with `multivec.pdf.write_text_pdf`: a landscape slide deck (two slides) and a portrait
+Two small PDFs written with `multivec.testing.write_text_pdf`: a landscape slide deck (two slides) and a portrait
 memo (US Letter). Any PDF works; the model only sees the rendered pages. We render at a low resolution (60 dpi) to
 keep this notebook fast; use 150 dpi (the default) or more for real documents with small print.""",
     ),
     (
         "code",
         """\
-from multivec.pdf import write_text_pdf
+from multivec.testing import write_text_pdf
 
 slides = write_text_pdf(
     WORKDIR / "quarterly-slides.pdf",

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
-from multivec.pdf import write_text_pdf
 from multivec.store import MultiVectorStore
+from multivec.testing import write_text_pdf
 from tests.cli.conftest import Run, manifest_of
 from tests.support.cranfield import cranfield_dir
 from tests.support.pdfs import CORRUPT_PDF, write_encrypted_pdf
@@ -277,6 +277,27 @@ def test_colbert_indexes_pdf_text_and_skips_images(multivec: Run, docs: Path, tm
     hits = json.loads(multivec("search", "volcano lava", "--store", store, "-k", "1", "--json").stdout)
     assert (Path(hits[0]["source"]).name, hits[0]["page"], hits[0]["modality"]) == ("guide.pdf", 2, "text")
     assert hits[0]["content"] == "Volcanoes erupt lava"
+
+
+@pytest.mark.slow
+def test_an_unchanged_rerun_needs_no_model(multivec: Run, docs: Path, tmp_path: Path) -> None:
+    """Nothing to embed, nothing loaded: the second run succeeds with the model gone; an edit then needs it."""
+    from multivec.embeddings import offline_minilm_path
+
+    model = tmp_path / "model"
+    shutil.copytree(offline_minilm_path(), model)
+    store = tmp_path / "store"
+    first = multivec("index", docs, "--store", store, "--model", model)
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(model)
+    again = multivec("index", docs, "--store", store)
+    assert again.returncode == 0, again.stderr
+    assert "indexed 0 file(s)" in again.stdout and "3 unchanged file(s) left as they were" in again.stdout
+    assert "red.png: is an image, and this embedder reads text only" in again.stdout
+    (docs / "coffee.md").write_text("Coffee, rewritten.")
+    edited = multivec("index", docs, "--store", store)
+    assert edited.returncode != 0 and "model" in edited.stderr
+    _no_traceback(edited)
 
 
 def test_abbreviated_and_unknown_options_are_usage_errors_naming_the_valid_ones(cli: Cli, tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
-from multivec.pdf import write_text_pdf
 from multivec.store import MultiVectorStore
+from multivec.testing import write_text_pdf
 from tests.cli.conftest import Run
 
 Cli = Callable[..., tuple[int, str, str]]

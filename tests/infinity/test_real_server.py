@@ -195,8 +195,8 @@ def test_text_only_model_and_images(make_infinity: Callable[..., InfinityEmbeddi
 def test_supports_images_follows_the_served_capabilities(
     make_infinity: Callable[..., InfinityEmbeddings], tmp_path: Path
 ) -> None:
-    from multivec.pdf import write_text_pdf
     from multivec.store import MultiVectorStore
+    from multivec.testing import write_text_pdf
 
     assert make_infinity("tiny-colpali").supports_images
     colbert = make_infinity("minilm-colbert", hidden_dim=384)
@@ -211,8 +211,8 @@ def test_supports_images_follows_the_served_capabilities(
 async def test_async_pdf_indexing_asks_the_server_what_the_model_takes(
     make_infinity: Callable[..., InfinityEmbeddings], tmp_path: Path
 ) -> None:
-    from multivec.pdf import write_text_pdf
     from multivec.store import MultiVectorStore
+    from multivec.testing import write_text_pdf
 
     pdf = write_text_pdf(tmp_path / "notes.pdf", ["Swept wings stall at the tips first."])
     colbert = make_infinity("minilm-colbert", hidden_dim=384)  # capabilities not asked yet

@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 from langchain_multivec import MultiVectorEmbeddings, QdrantMultiVectorStore
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
 from multivec.errors import InvalidInputError
-from multivec.pdf import write_text_pdf
+from multivec.testing import write_text_pdf
 from tests.langchain.conftest import open_store
 
 

@@ -10,7 +10,7 @@ import pytest
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from langchain_multivec import MaxSimReranker, MaxSimRetriever, MultiVectorEmbeddings, QdrantMultiVectorStore
-from multivec.pdf import write_text_pdf
+from multivec.testing import write_text_pdf
 
 
 @pytest.mark.slow

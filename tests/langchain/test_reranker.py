@@ -54,7 +54,8 @@ def test_reranks_best_first_with_scores_and_keeps_inputs_intact(fake: Determinis
 def test_top_n_none_keeps_all_and_wrapper_is_accepted(fake: DeterministicFakeMultiVectorEmbedding) -> None:
     docs = [Document(page_content=t) for t in CORPUS]
     reranker = MaxSimReranker(embedding=MultiVectorEmbeddings(fake), top_n=None)
-    assert reranker.embedding is fake
+    assert reranker.embedding.embedder is fake  # type: ignore[attr-defined]  # in an embedding cache
+    assert MaxSimReranker(embedding=MultiVectorEmbeddings(fake), cache=False).embedding is fake
     assert len(reranker.compress_documents(docs, "hypersonic heat")) == len(CORPUS)
     assert reranker.compress_documents([], "anything") == []
 
@@ -124,14 +125,14 @@ class _SizeRecordingFake(DeterministicFakeMultiVectorEmbedding):
 
 
 def test_pdf_pages_are_rendered_at_the_dpi_they_were_indexed_with(tmp_path) -> None:
-    from multivec.pdf import write_text_pdf
+    from multivec.testing import write_text_pdf
 
     pdf = write_text_pdf(tmp_path / "memo.pdf", ["Wing flutter"])  # US letter: 8.5 x 11 inches
     page = {"modality": "image", "source": str(pdf), "page": 1}
     docs = [Document(str(pdf), metadata={**page, "page_dpi": 36}), Document(str(pdf), metadata=page)]
     recorder = _SizeRecordingFake()
-    MaxSimReranker(embedding=recorder, top_n=None).compress_documents(docs, "flutter")
+    MaxSimReranker(embedding=recorder, top_n=None, cache=False).compress_documents(docs, "flutter")
     assert recorder.sizes == [(306, 396), (1275, 1651)]  # its own dpi; the default 150 for a page without one
     recorder.sizes.clear()
-    MaxSimReranker(embedding=recorder, top_n=None, pdf_dpi=72).compress_documents(docs, "flutter")
+    MaxSimReranker(embedding=recorder, top_n=None, pdf_dpi=72, cache=False).compress_documents(docs, "flutter")
     assert recorder.sizes == [(612, 792), (612, 792)]  # an explicit pdf_dpi wins

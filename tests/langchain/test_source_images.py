@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from multivec.errors import InvalidInputError
-from multivec.pdf import read_pdf, write_text_pdf
+from multivec.pdf import read_pdf
 from multivec.source_images import is_pdf, source_image
+from multivec.testing import write_text_pdf
 
 
 def test_pdf_page_renders_like_indexing_and_other_sources_pass_through(tmp_path: Path) -> None:

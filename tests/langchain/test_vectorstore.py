@@ -230,7 +230,7 @@ def test_store_options_reach_the_core(tmp_path: Path) -> None:
 
 
 async def test_pdfs_become_page_documents(store: QdrantMultiVectorStore, tmp_path: Path) -> None:
-    from multivec.pdf import write_text_pdf
+    from multivec.testing import write_text_pdf
 
     pdf = write_text_pdf(tmp_path / "wings.pdf", ["Wing flutter", "Shock waves"])
     ids = store.add_pdfs([pdf], dpi=40, metadatas=[{"topic": "aero"}])

@@ -196,7 +196,7 @@ async def test_reranker_in_an_async_query_engine(
 
 
 def test_rerank_scores_pdf_page_nodes_as_the_store_did(tmp_path: Path) -> None:
-    from multivec.pdf import write_text_pdf
+    from multivec.testing import write_text_pdf
 
     fake = DeterministicFakeMultiVectorEmbedding(dim=32, grid=4)
     pdf = write_text_pdf(tmp_path / "memo.pdf", ["Wing flutter", "Shock waves", "Heat transfer"])

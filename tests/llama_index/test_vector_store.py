@@ -272,13 +272,13 @@ def test_constructor_accepts_the_llama_index_wrapper_and_an_existing_store(
 
 
 def test_records_written_by_the_core_store_read_as_nodes(store: QdrantMultiVectorStore, tmp_path: Path) -> None:
-    from multivec.pdf import add_pdfs, write_text_pdf
+    from multivec.testing import write_text_pdf
 
     store.store.add_texts(["core text"], metadatas=[{"genre": "core"}], ids=["core-1"])
     red = png(tmp_path / "red.png", (255, 0, 0))
     store.store.add_images([red], ids=["core-img"])
     pdf = write_text_pdf(tmp_path / "doc.pdf", ["Wing flutter"])
-    [page_id] = add_pdfs(store.store, [pdf], dpi=20)
+    [page_id] = store.store.add_pdfs([pdf], dpi=20)
     text, image, page = store.get_nodes(["core-1", "core-img", page_id])
     assert isinstance(text, TextNode) and not isinstance(text, ImageNode)
     assert text.text == "core text" and text.metadata == {"genre": "core"}
@@ -320,7 +320,7 @@ def test_document_nodes_keep_their_type(store: QdrantMultiVectorStore) -> None:
 async def test_pdfs_become_page_image_nodes(store: QdrantMultiVectorStore, tmp_path: Path) -> None:
     from llama_index.core.schema import ImageNode
 
-    from multivec.pdf import write_text_pdf
+    from multivec.testing import write_text_pdf
 
     pdf = write_text_pdf(tmp_path / "wings.pdf", ["Wing flutter", "Shock waves"])
     ids = store.add_pdfs([pdf], dpi=40, metadatas=[{"topic": "aero"}])

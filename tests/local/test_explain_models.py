@@ -86,7 +86,7 @@ def test_stored_page_explanation_sums_to_the_store_score(model: str, request: py
 
 
 def test_pdf_page_explained_at_the_indexing_dpi_maps_and_at_another_says_why_not(colqwen2: Any, tmp_path: Path):
-    from multivec.pdf import write_text_pdf
+    from multivec.testing import write_text_pdf
 
     pdf = write_text_pdf(tmp_path / "memo.pdf", ["Quarterly revenue chart"])
     with MultiVectorStore(colqwen2, path=tmp_path / "db") as store:

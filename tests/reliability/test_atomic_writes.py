@@ -260,25 +260,27 @@ def test_a_write_cut_off_by_a_takeover_is_taken_back_and_never_undoes_later_writ
 def test_mixed_modalities_and_several_pdfs_are_one_transaction(backend: str, tmp_path: Path) -> None:
     from PIL import Image
 
-    from multivec.pdf import DocumentInput, add_documents, add_pdfs, write_text_pdf
+    from multivec.items import Item
+    from multivec.testing import write_text_pdf
 
     with _open(backend, tmp_path, write_batch_size=2) as store:
         _seed(store)
         before = state(store, QUERY)
         documents = [
-            DocumentInput("t1", "a text", {"content": "a text", "modality": "text"}),
-            DocumentInput("i1", Image.new("RGB", (8, 8), "red"), {"content": "red", "modality": "image"}),
-            DocumentInput("t2", "more text", {"content": "more text", "modality": "text"}),
+            Item.text("a text", id="t1"),
+            Item.image(Image.new("RGB", (8, 8), "red"), id="i1"),
+            Item.text("more text", id="t2"),
         ]
-        sent = fail_at(store, 4, ERRORS["engine"])  # the image run's write, after the first text run was written
+        sent = fail_at(store, 4, ERRORS["engine"])  # the second batch's write, after the first one was written
         with pytest.raises(StoreError, match="injected"):
-            add_documents(store, documents)
+            store.add_items(documents)
         heal(store)
-        assert "Upsert" in sent[:4] and state(store, QUERY) == before
+        assert sent[:4] == ["EmbedDocuments", "EmbedImages", "Snapshot", "Upsert"]
+        assert state(store, QUERY) == before
         pdfs = [write_text_pdf(tmp_path / f"{n}.pdf", [f"page {n}.1", f"page {n}.2"]) for n in range(3)]
-        sent = fail_at(store, 6, ERRORS["os"])  # while the third PDF is written
+        sent = fail_at(store, 6, ERRORS["os"])  # while the third PDF is embedded, two are written
         with pytest.raises(OSError, match="injected"):
-            add_pdfs(store, pdfs, dpi=30)
+            store.add_pdfs(pdfs, dpi=30)
         heal(store)
-        assert sent.count("Upsert") >= 2 and state(store, QUERY) == before
-        assert len(add_pdfs(store, pdfs, dpi=30)) == 6
+        assert sent.count("Upsert") == 2 and state(store, QUERY) == before
+        assert len(store.add_pdfs(pdfs, dpi=30)) == 6

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
 from multivec.errors import InvalidInputError, MultivecError
 from multivec.store import MultiVectorStore
-from multivec.store.validation import MAX_METADATA_DEPTH
+from multivec.validation import MAX_METADATA_DEPTH
 from tests.reliability.conftest import State, state
 from tests.store.conftest import random_corpus
 

@@ -22,7 +22,7 @@ from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
 from multivec.errors import StoreCorruptedError
 from multivec.store import MultiVectorStore
 from multivec.store.integrity import verify_path
-from multivec.store.validation import point_id
+from multivec.validation import point_id
 from tests.store.conftest import FakeSingleVectorEmbedding
 
 N = 80

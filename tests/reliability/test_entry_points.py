@@ -628,7 +628,7 @@ _CHILD = """
 import json, sys
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
 from multivec.errors import InvalidInputError
-from multivec.pdf import read_pdf, render_page, add_pdfs
+from multivec.pdf import read_pdf, render_page
 from multivec.store import MultiVectorStore
 
 good, huge, store_dir = sys.argv[1:4]
@@ -636,7 +636,7 @@ errors = []
 for call in (
     lambda: read_pdf(huge),
     lambda: render_page(huge, 1, dpi=150),
-    lambda: add_pdfs(store, [good, huge]),
+    lambda: store.add_pdfs([good, huge]),
 ):
     with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=8), path=store_dir) as store:
         try:
@@ -656,7 +656,7 @@ def test_huge_pdf_page_is_refused_before_rendering_with_bounded_memory(tmp_path:
     GB (bitmap, PIL copy, RGB conversion). It must be refused from its size, naming the file and the page, with the
     child process staying far below that, and ``add_pdfs`` must write nothing (not even the good file's pages)."""
     pytest.importorskip("pypdfium2")
-    from multivec.pdf import write_text_pdf
+    from multivec.testing import write_text_pdf
 
     good = write_text_pdf(tmp_path / "good.pdf", ["a normal page"])
     huge = tmp_path / "huge.pdf"

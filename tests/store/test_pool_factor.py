@@ -17,7 +17,7 @@ from multivec.scoring import maxsim, normalize_rows, pool, pool_groups
 from multivec.store import MultiVectorStore
 from multivec.store.backend import DENSE, POOLED, RetrieveVectors
 from multivec.store.layout import META_FILE, read_metadata
-from multivec.store.validation import point_id
+from multivec.validation import point_id
 from tests.store.conftest import FakeSingleVectorEmbedding, StoreFactory, random_corpus
 
 DIM = 16

@@ -358,7 +358,8 @@ def test_no_document_labels_when_the_stored_vectors_are_not_the_contents(
 def test_pdf_page_record_carries_its_page_and_grid_and_plots_maps(
     store: MultiVectorStore, fake: DeterministicFakeMultiVectorEmbedding, tmp_path: Path
 ) -> None:
-    from multivec.pdf import render_page, write_text_pdf
+    from multivec.pdf import render_page
+    from multivec.testing import write_text_pdf
 
     pdf = write_text_pdf(tmp_path / "doc.pdf", ["Wing flutter at transonic speed", "Boundary layer transition"])
     [first, second] = store.add_pdfs([pdf], dpi=40)

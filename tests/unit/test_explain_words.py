@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from multivec.explain import Explanation
+from multivec.embeddings import CachedEmbeddings, DeterministicFakeMultiVectorEmbedding
+from multivec.explain import Explanation, explain
 from multivec.explain_words import Word, group_words, special_tokens_of, word_key
 
 
@@ -66,11 +67,35 @@ def test_the_tokenizers_special_tokens_are_dropped() -> None:
     labels = ["red", "@@SEP@@", "apples"]
     assert _texts(group_words(labels, special_tokens={"@@SEP@@"})) == ["red", "apples"]
     assert _texts(group_words(labels)) == ["red", "@@SEP@@", "apples"]  # not a special token unless the tokenizer says
-    tokenizer = SimpleNamespace(all_special_tokens=["@@SEP@@", "[CLS]"])
-    assert special_tokens_of(SimpleNamespace(_tokenizer=tokenizer)) == {"@@SEP@@", "[CLS]"}
-    wrapped = SimpleNamespace(embedder=SimpleNamespace(_processor=SimpleNamespace(tokenizer=tokenizer)))
-    assert special_tokens_of(wrapped) == {"@@SEP@@", "[CLS]"}
-    assert special_tokens_of(object()) is None
+    assert special_tokens_of(_Marked(dim=8)) == {"qq", "[CLS]"}
+    assert special_tokens_of(CachedEmbeddings(_Marked(dim=8))) == {"qq", "[CLS]"}  # the wrapper forwards
+    assert special_tokens_of(DeterministicFakeMultiVectorEmbedding(dim=8)) is None  # knows none
+    assert special_tokens_of(object()) is None and special_tokens_of(None) is None
+    # only the public method is read: private tokenizer attributes of an object are not looked at
+    tokenizer = SimpleNamespace(all_special_tokens=["@@SEP@@"])
+    assert (
+        special_tokens_of(SimpleNamespace(_tokenizer=tokenizer, _processor=SimpleNamespace(tokenizer=tokenizer)))
+        is None
+    )
+
+
+class _Marked(DeterministicFakeMultiVectorEmbedding):
+    """A fake whose tokenizer has a special token spelled like a word (``qq``)."""
+
+    def special_tokens(self) -> frozenset[str]:
+        return frozenset({"qq", "[CLS]"})
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_explain_leaves_out_the_embedders_special_tokens(wrap: bool) -> None:
+    marked = _Marked(dim=16)
+    emb = CachedEmbeddings(marked) if wrap else marked
+    ex = explain("qq red apples", "red apples qq", embedding=emb)
+    assert ex.query_tokens == ("qq", "red", "apples")
+    assert [w.text for w in ex.words()] == ["red", "apples"] and ex.other_tokens() == (0,)
+    assert [(w.text, w.document_words) for w in ex.words()] == [("red", ("red",)), ("apples", ("apples",))]
+    plain = explain("qq red apples", "red apples qq", embedding=DeterministicFakeMultiVectorEmbedding(dim=16))
+    assert [w.text for w in plain.words()] == ["qq", "red", "apples"]  # a word unless the embedder says otherwise
 
 
 def _explanation(labels: list[str], text: str, seed: int) -> Explanation:

@@ -10,18 +10,10 @@ import pytest
 
 from multivec.embeddings import DeterministicFakeMultiVectorEmbedding, MultiVectorBaseEmbedding
 from multivec.errors import ConfigurationError, InvalidInputError, MissingDependencyError
-from multivec.pdf import (
-    aadd_pdfs,
-    add_pdfs,
-    count_pages,
-    file_sha256,
-    page_id,
-    pdf_documents,
-    read_pdf,
-    uses_images,
-    write_text_pdf,
-)
+from multivec.items import uses_images
+from multivec.pdf import count_pages, file_sha256, page_id, pdf_items, read_pdf
 from multivec.store import MultiVectorStore
+from multivec.testing import write_text_pdf
 from tests.support.pdfs import CORRUPT_PDF, write_encrypted_pdf
 from tests.support.rankings import assert_same_ranking
 
@@ -116,13 +108,13 @@ def test_uses_images_follows_the_embedder() -> None:
     assert not uses_images(remote)
 
 
-def test_pdf_documents_text_mode_skips_pages_without_text(pdf: Path) -> None:
+def test_pdf_items_text_mode_skips_pages_without_text(pdf: Path) -> None:
     with pytest.warns(UserWarning, match="page 3 has no text layer"):
-        docs = pdf_documents(pdf, with_images=False, metadata={"topic": "aero"})
+        docs = pdf_items(pdf, with_images=False, metadata={"topic": "aero"})
     digest = file_sha256(pdf)
     assert [d.id for d in docs] == [page_id(digest, 1), page_id(digest, 2)]
-    assert docs[0].input == "Wing flutter at transonic speed"
-    assert docs[1].payload == {
+    assert docs[0].content == "Wing flutter at transonic speed"
+    assert docs[1].row() == {
         "content": "Shock waves on a flat plate\nsecond line",
         "metadata": {"topic": "aero"},
         "modality": "text",
@@ -131,36 +123,36 @@ def test_pdf_documents_text_mode_skips_pages_without_text(pdf: Path) -> None:
     }
 
 
-def test_pdf_documents_image_mode_keeps_the_text_layer_in_metadata(pdf: Path) -> None:
-    docs = pdf_documents(pdf, with_images=True, dpi=36)
+def test_pdf_items_image_mode_keeps_the_text_layer_in_metadata(pdf: Path) -> None:
+    docs = pdf_items(pdf, with_images=True, dpi=36)
     assert len(docs) == 3
-    assert docs[0].payload["modality"] == "image"
-    assert docs[0].payload["content"] == str(pdf)
-    assert docs[0].payload["metadata"] == {"page_text": "Wing flutter at transonic speed", "page_dpi": 36}
-    assert docs[2].input.size == (306, 396)  # type: ignore[union-attr]
+    row = docs[0].row()
+    assert (row["modality"], row["content"], row["source"], row["page"]) == ("image", str(pdf), str(pdf), 1)
+    assert row["metadata"] == {"page_text": "Wing flutter at transonic speed", "page_dpi": 36}
+    assert docs[2].content.size == (306, 396)  # type: ignore[union-attr]
 
 
 def test_text_only_embedder_refuses_a_pdf_without_text(tmp_path: Path) -> None:
     blank = write_text_pdf(tmp_path / "scan.pdf", ["", ""])
     with pytest.raises(InvalidInputError, match=r"scan\.pdf.*no text layer"):
-        pdf_documents(blank, with_images=False)
+        pdf_items(blank, with_images=False)
 
 
 def test_add_pdfs_images_store_source_and_page(pdf: Path) -> None:
     with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16)) as store:
-        ids = add_pdfs(store, [pdf], dpi=40, metadatas=[{"topic": "aero"}])
+        ids = store.add_pdfs([pdf], dpi=40, metadatas=[{"topic": "aero"}])
         assert store.count() == 3
         records = store.get(ids)
         assert [(r.source, r.page, r.modality) for r in records] == [(str(pdf), n, "image") for n in (1, 2, 3)]
         assert records[0].metadata == {"topic": "aero", "page_text": "Wing flutter at transonic speed", "page_dpi": 40}
-        assert add_pdfs(store, [pdf], dpi=40) == ids  # same file again: same ids, no duplicates
+        assert store.add_pdfs([pdf], dpi=40) == ids  # same file again: same ids, no duplicates
         assert store.count() == 3
 
 
 def test_add_pdfs_text_only_embedder_indexes_the_text_layer(pdf: Path) -> None:
     with MultiVectorStore(TextOnly()) as store:
         with pytest.warns(UserWarning, match="page 3"):
-            add_pdfs(store, [pdf])
+            store.add_pdfs([pdf])
         hits = store.search("shock waves", k=2, exact=True)
         assert (hits[0].page, hits[0].modality, hits[0].source) == (2, "text", str(pdf))
         assert hits[0].content == "Shock waves on a flat plate\nsecond line"
@@ -170,23 +162,23 @@ def test_add_pdfs_checks_every_file_before_writing(pdf: Path, tmp_path: Path) ->
     secret = write_encrypted_pdf(tmp_path / "secret.pdf")
     with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16)) as store:
         with pytest.raises(InvalidInputError, match=r"paths\[1\].*secret\.pdf.*encrypted") as info:
-            add_pdfs(store, [pdf, secret])
+            store.add_pdfs([pdf, secret])
         assert info.value.index == 1
         assert store.count() == 0
         with pytest.raises(InvalidInputError, match="metadatas"):
-            add_pdfs(store, [pdf], metadatas=[{}, {}])
+            store.add_pdfs([pdf], metadatas=[{}, {}])
         with pytest.raises(InvalidInputError, match="list"):
-            add_pdfs(store, str(pdf))  # type: ignore[arg-type]
+            store.add_pdfs(str(pdf))  # type: ignore[arg-type]
         assert store.count() == 0
 
 
 async def test_aadd_pdfs_matches_add_pdfs(pdf: Path) -> None:
     embedding = DeterministicFakeMultiVectorEmbedding(dim=16)
     with MultiVectorStore(embedding) as sync_store:
-        sync_ids = add_pdfs(sync_store, [pdf], dpi=40)
+        sync_ids = sync_store.add_pdfs([pdf], dpi=40)
         sync_hits = sync_store.search("flutter", k=3, exact=True)
     async with MultiVectorStore(embedding) as async_store:
-        async_ids = await aadd_pdfs(async_store, [pdf], dpi=40)
+        async_ids = await async_store.aadd_pdfs([pdf], dpi=40)
         async_hits = await async_store.asearch("flutter", k=3, exact=True)
     assert async_ids == sync_ids
     # pages of a fake-embedded PDF can tie, and ties have no defined order
@@ -203,7 +195,7 @@ def test_write_text_pdf_wraps_long_lines(tmp_path: Path) -> None:
         write_text_pdf(tmp_path / "none.pdf", [])
 
 
-async def test_store_add_pdfs_methods_delegate_to_multivec_pdf(pdf: Path) -> None:
+async def test_store_add_pdfs_sync_and_async_give_the_same_pages(pdf: Path) -> None:
     embedding = DeterministicFakeMultiVectorEmbedding(dim=16)
     with MultiVectorStore(embedding) as store:
         ids = store.add_pdfs([pdf], dpi=40, metadatas=[{"shelf": 1}])
