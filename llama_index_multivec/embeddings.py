@@ -16,20 +16,23 @@ the ``*_multivector*`` methods and are what :class:`~llama_index_multivec.Qdrant
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import BaseNode, ImageType, MetadataMode
 
 from llama_index_multivec._nodes import check_nodes, node_input
+from multivec._flow import run_async, run_sync
 from multivec._options import configuration_errors, items, known_keys, optional_positive_int
 from multivec.embeddings.base import MultiVectorBaseEmbedding, MultiVectorMultiModalEmbedding
 from multivec.embeddings.cache import EmbeddingCache, with_cache
+from multivec.embeddings.requests import EmbedDocuments, EmbedImages, EmbedRequest
 from multivec.errors import ConfigurationError, InvalidInputError
+from multivec.items import Item, embed_items
 from multivec.scoring import flat_vector
 from multivec.types import Embedding, ImageInput
 
@@ -207,41 +210,42 @@ class MultiVectorEmbedding(MultiModalEmbedding):
 
     # -- as a transformation: image nodes are embedded from their image ------------------------------------------
 
-    def _inputs(self, nodes: Sequence[BaseNode]) -> tuple[list[int], list[str], list[int], list[ImageType]]:
-        positions: dict[str, list[int]] = {"text": [], "image": []}
-        inputs: dict[str, list[Any]] = {"text": [], "image": []}
+    def _items(self, nodes: Any) -> tuple[list[BaseNode], list[Item]]:
+        nodes = check_nodes(nodes)
+        items = []
         for i, node in enumerate(nodes):
             modality, content = node_input(node, i, MetadataMode.EMBED)
-            positions[modality].append(i)
-            inputs[modality].append(content)  # images: any ImageInput (a rendered PDF page is a PIL image)
-        if inputs["image"]:
-            self._multimodal()
-        return positions["text"], inputs["text"], positions["image"], inputs["image"]
+            if modality == "image":
+                self._multimodal()
+            items.append(Item(content, modality, label=f"nodes[{i}]"))
+        return nodes, items
 
-    @staticmethod
-    def _assign(
-        nodes: Sequence[BaseNode], positions: list[int], vectors: Sequence[Sequence[float] | np.ndarray]
-    ) -> None:
-        for pos, vector in zip(positions, vectors, strict=True):
-            nodes[pos].embedding = [float(x) for x in vector]
+    # the transformation embeds through LlamaIndex's own batch methods (its callbacks and instrumentation see them)
+
+    def _send(self, request: EmbedRequest, show_progress: bool) -> list[list[float]]:
+        if isinstance(request, EmbedImages):
+            return self.get_image_embedding_batch(request.images, show_progress=show_progress)
+        assert isinstance(request, EmbedDocuments)
+        return self.get_text_embedding_batch(request.texts, show_progress=show_progress)
+
+    async def _asend(self, request: EmbedRequest, show_progress: bool) -> list[list[float]]:
+        if isinstance(request, EmbedImages):
+            return await self.aget_image_embedding_batch(request.images, show_progress=show_progress)
+        assert isinstance(request, EmbedDocuments)
+        return await self.aget_text_embedding_batch(request.texts, show_progress=show_progress)
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
-        nodes = check_nodes(nodes)
-        text_pos, texts, image_pos, images = self._inputs(nodes)
-        show_progress = bool(kwargs.get("show_progress", False))
-        if texts:
-            self._assign(nodes, text_pos, self.get_text_embedding_batch(texts, show_progress=show_progress))
-        if images:
-            self._assign(nodes, image_pos, self.get_image_embedding_batch(images, show_progress=show_progress))
+        nodes, items = self._items(nodes)
+        show = bool(kwargs.get("show_progress", False))
+        vectors = run_sync(embed_items(items), functools.partial(self._send, show_progress=show))
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = list(vector)
         return nodes
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
-        nodes = check_nodes(nodes)
-        text_pos, texts, image_pos, images = self._inputs(nodes)
-        show_progress = bool(kwargs.get("show_progress", False))
-        if texts:
-            self._assign(nodes, text_pos, await self.aget_text_embedding_batch(texts, show_progress=show_progress))
-        if images:
-            vectors = await self.aget_image_embedding_batch(images, show_progress=show_progress)
-            self._assign(nodes, image_pos, vectors)
+        nodes, items = self._items(nodes)
+        show = bool(kwargs.get("show_progress", False))
+        vectors = await run_async(embed_items(items), functools.partial(self._asend, show_progress=show))
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = list(vector)
         return nodes
