@@ -70,6 +70,12 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
+def _hybrid(settings: dict[str, Any] | None) -> str:
+    if settings is None:
+        return "off (no lexical index; `enable_hybrid()` adds one)"
+    return f"{settings['fusion']} fusion, lexical weight {settings['weight']}, {settings['limit']} per branch"
+
+
 def table(stats: Any) -> str:
     """A :class:`~multivec.store.stats.StoreStats` as text: one ``name: value`` line per setting, then the disk by
     component and the operations of this process (if any)."""
@@ -90,6 +96,7 @@ def table(stats: Any) -> str:
         f"prefetch_limit:   {stats.prefetch_limit}",
         f"pooled_limit:     {stats.pooled_limit}",
         f"tuning:           {tuned}",
+        f"hybrid:           {_hybrid(stats.hybrid)}",
         f"disk:             {_size(stats.disk_bytes)}",
     ]
     width = max((len(name) for name in stats.disk_by_component), default=0)

@@ -44,6 +44,7 @@ from multivec._options import number
 from multivec.errors import ConfigurationError, InvalidInputError
 from multivec.scoring import relevance
 from multivec.store.backend import LEXICAL, EnableLexical, HybridQuery, ScoredPayload, Scroll, SetPayload
+from multivec.store.records import IMAGE_TEXT_KEYS
 from multivec.validation import point_id, positive_int
 
 if TYPE_CHECKING:
@@ -192,20 +193,27 @@ class HybridScores:
 
 
 def lexical_text(row: dict[str, Any]) -> str | None:
-    """The text the lexical index holds for a payload ``row``: a text item's content, an image page's text layer.
+    """The text the lexical index holds for a payload ``row``: a text item's content; for an image, the words
+    :attr:`Record.text <multivec.store.records.Record.text>` gives it (its page's text layer, else its caption).
 
     >>> lexical_text({"content": "wing flutter", "modality": "text", "metadata": {}})
     'wing flutter'
     >>> lexical_text({"content": "a.pdf", "modality": "image", "metadata": {"page_text": "Shock waves"}})
     'Shock waves'
+    >>> lexical_text({"content": "a.png", "modality": "image", "metadata": {"caption": "A red barn"}})
+    'A red barn'
     >>> lexical_text({"content": "a.png", "modality": "image", "metadata": {}}) is None
     True
     """
-    if row.get("modality", "text") == "image":
-        text = (row.get("metadata") or {}).get("page_text")
-    else:
+    if row.get("modality", "text") != "image":
         text = row.get("content")
-    return text if isinstance(text, str) and text.strip() else None
+        return text if isinstance(text, str) and text.strip() else None
+    metadata = row.get("metadata") or {}
+    for key in IMAGE_TEXT_KEYS:
+        text = metadata.get(key)
+        if isinstance(text, str) and text.strip():
+            return text
+    return None
 
 
 def _dbsf(scores: Sequence[float]) -> list[float]:

@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from multivec.store.hybrid import HybridScores
+if TYPE_CHECKING:
+    from multivec.store.hybrid import HybridScores
 
 __all__ = ["Hit", "Modality", "Record"]
 

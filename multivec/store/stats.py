@@ -65,7 +65,8 @@ class StoreStats:
       stores only (see the module docstring), else ``None`` / empty.
     - ``token_pooling``, ``pool_factor`` (``None`` when the store has none), ``prefetch_limit``, ``pooled_limit``
       (the limits searches use now) and ``tuning`` (what :meth:`~multivec.store.MultiVectorStore.tune` chose and
-      measured, as a dict; ``None`` if the store was never tuned).
+      measured, as a dict; ``None`` if the store was never tuned); ``hybrid``: the hybrid search settings
+      (fusion, weight, limit) when the collection has a lexical index, else ``None``.
     - ``operations``: :class:`~multivec.telemetry.OperationStats` per store method (``"search"``, ``"add_texts"``,
       ...) since this store object was opened.
     - ``embedding_cache``: hits, misses, bytes and entries when the embedder is a
@@ -91,6 +92,7 @@ class StoreStats:
     prefetch_limit: int
     pooled_limit: int
     tuning: dict[str, Any] | None
+    hybrid: dict[str, Any] | None = None
     operations: dict[str, OperationStats] = field(default_factory=dict)
     embedding_cache: CacheStats | None = None
 
@@ -202,6 +204,7 @@ def store_stats(store: MultiVectorStore) -> StoreStats:
         prefetch_limit=store.prefetch_limit,
         pooled_limit=store.pooled_limit,
         tuning=_plain(getattr(store, "tuning", None)),
+        hybrid=_plain(store.hybrid),
         operations=recorder_of(store).snapshot(),
         embedding_cache=embedder.cache_stats() if isinstance(embedder, CachedEmbeddings) else None,
     )

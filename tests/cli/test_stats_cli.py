@@ -46,6 +46,7 @@ def test_table_names_every_setting(cli: Callable[..., tuple[int, str, str]], tmp
     lines = {line.split(":")[0].strip(): line.split(":", 1)[1].strip() for line in out.splitlines() if ":" in line}
     assert lines["records"] == "50" and lines["token_pooling"] == "4" and lines["datatype"] == "float32"
     assert lines["tuning"] == "not tuned"
+    assert lines["hybrid"] == "dbsf fusion, lexical weight 0.3, 30 per branch"
     assert lines["disk"].endswith("KiB") or lines["disk"].endswith("MiB")
     assert "vectors.multivector" in out and "RAM estimate" in out
 

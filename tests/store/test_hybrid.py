@@ -263,9 +263,10 @@ def test_enable_hybrid_on_qdrant_client_collection() -> None:
 
 
 def test_image_pages_use_their_text_layer(make_store: StoreFactory) -> None:
-    """Image records take part through ``metadata["page_text"]``; one without text is found by MaxSim only."""
+    """Image records take part through ``metadata["page_text"]`` (else a caption); one without text is found by
+    MaxSim only."""
     store = make_store()
-    vectors = random_corpus(3, 16, seed=2)
+    vectors = random_corpus(4, 16, seed=2)
     payloads = [
         {
             "content": "scan.pdf",
@@ -276,11 +277,14 @@ def test_image_pages_use_their_text_layer(make_store: StoreFactory) -> None:
         },
         {"content": "photo.png", "modality": "image", "source": "photo.png", "metadata": {}},
         {"content": "plain text about valves", "metadata": {}},
+        {"content": "barn.png", "modality": "image", "metadata": {"caption": "a ZK4410 gasket"}},
     ]
-    store.add_embeddings(vectors, payloads, ids=["page", "photo", "text"])
-    hits = store.search(vectors[1], k=3, mode="hybrid", lexical_query="XQ7731", hybrid_weight=1.0)
+    store.add_embeddings(vectors, payloads, ids=["page", "photo", "text", "captioned"])
+    hits = store.search(vectors[1], k=4, mode="hybrid", lexical_query="XQ7731", hybrid_weight=1.0)
     parts = {h.id: h.hybrid for h in hits}
     assert parts["page"] is not None and parts["page"].lexical_rank == 1
+    captioned = store.search(vectors[1], k=4, mode="hybrid", lexical_query="ZK4410", hybrid_weight=1.0)
+    assert {h.id: h.hybrid.lexical_rank for h in captioned if h.hybrid is not None}["captioned"] == 1
     assert parts["photo"] is not None and parts["photo"].lexical_rank is None and parts["photo"].maxsim_rank == 1
     assert [r.content for r in store.get(["page"])] == ["scan.pdf"]  # the payload the caller sees is unchanged
 
@@ -323,3 +327,48 @@ def test_hybrid_quality_on_a_cranfield_subset(minilm_dir: Path, tmp_path: Path) 
     assert ndcg["bm25"] > 0.45, ndcg
     assert ndcg["hybrid"] >= ndcg["maxsim"] - 0.005, ndcg
     assert ndcg["hybrid"] > 0.57, ndcg
+
+
+_ENABLE_CHILD = """
+import sys
+from multivec.embeddings import DeterministicFakeMultiVectorEmbedding
+from multivec.store import MultiVectorStore
+from tests.reliability.conftest import kill_at
+
+path, n, after = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "after"
+store = MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16), path=path, write_batch_size=8)
+kill_at(store, n, after=after)
+store.enable_hybrid(weight=1.0)
+print("returned", flush=True)
+"""
+
+
+@pytest.mark.parametrize(("n", "after"), [(1, False), (2, True), (5, False), (5, True)])
+def test_enable_hybrid_killed_midway_leaves_the_store_openable_and_runs_again(
+    tmp_path: Path, n: int, after: bool
+) -> None:
+    """SIGKILL at a deterministic request of ``enable_hybrid`` (0: the scroll, 1-5: the 40 texts in batches of 8,
+    6: the index): the store opens with every record as it was, and a second run completes the first."""
+    import subprocess
+    import sys
+
+    vectors, payloads = _corpus()
+    with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16), path=tmp_path) as store:
+        store.add_embeddings(vectors, payloads, ids=[str(i) for i in range(N_DOCS)])
+        before = {r.id: (r.content, r.metadata) for r in store.scroll()}
+    _drop_hybrid(tmp_path)
+    child = subprocess.run(
+        [sys.executable, "-c", _ENABLE_CHILD, str(tmp_path), str(n), "after" if after else "before"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -9 and "returned" not in child.stdout, child.stderr
+    with MultiVectorStore(DeterministicFakeMultiVectorEmbedding(dim=16), path=tmp_path) as store:
+        assert store.hybrid is None  # killed before the index was made
+        assert {r.id: (r.content, r.metadata) for r in store.scroll()} == before
+        written = store.enable_hybrid(weight=1.0)
+        assert written == N_DOCS - 8 * min(n - (0 if after else 1), 5)  # what the first run had written stays
+        hits = store.search(_query(), k=3, mode="hybrid", lexical_query=RARE)
+        assert str(TARGET) in [h.id for h in hits]

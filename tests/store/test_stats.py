@@ -102,6 +102,9 @@ def test_settings_are_reported(tmp_path: Path) -> None:
         stats = store.stats()
     assert (stats.datatype, stats.token_pooling, stats.pool_factor) == ("float16", 2, 2)
     assert (stats.prefetch_limit, stats.pooled_limit, stats.tuning) == (40, 12, None)
+    assert stats.hybrid == {"fusion": "dbsf", "weight": 0.3, "limit": 30}  # new collections get the lexical index
+    with MultiVectorStore(emb, path=tmp_path, hybrid_fusion="rrf") as store:  # type: ignore[arg-type]
+        assert store.stats().hybrid == {"fusion": "rrf", "weight": 0.3, "limit": 30}
 
 
 def test_tuned_limits_are_reported(tmp_path: Path) -> None:
