@@ -8,7 +8,9 @@
    two-stage p50/p95, the first stage alone (pooled-vector top-100) searched the way the store does (HNSW where a
    segment has one, else a scan) and as a forced full scan (``exact``: what every segment did before), its share of
    the two-stage time, first-stage recall@100 against an exact dense search (numpy), recall@10 of two-stage
-   against exact MaxSim. Disk is also split by part (qdrant-edge's write-ahead log, token vectors, first-stage
+   against exact MaxSim. The first stage is also timed at each ``--ef-sweep`` value. Every variant (two-stage, full
+   scan, each ef) runs over all the queries in turn, ``--rounds`` times in alternating order, and p50s are over all
+   the rounds, so that the shared box's load moves them alike. Disk is also split by part (qdrant-edge's write-ahead log, token vectors, first-stage
    vectors and their HNSW graph, payloads, the rest) so that bytes per token can be read without the WAL, whose
    32 MiB segment files are allocated whatever the store holds. ``--pool-factor k`` builds the scale stores with
    ingest-time token pooling (bytes stay per *original* token; recall@10 is then against the pooled store's own
@@ -109,6 +111,7 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
         multivector_datatype=args.datatype,
         segment_mb=args.segment_mb,
         pool_factor=args.pool_factor,
+        hnsw_ef=args.hnsw_ef,
     )
     queries: list[np.ndarray] = []
     pooled_docs: list[np.ndarray] = []
@@ -145,8 +148,9 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
     dense = np.stack(pooled_docs)
     del pooled_docs
 
-    def first_stage(q: np.ndarray, exact: bool) -> list[int]:
-        params = qe.SearchParams(exact=True) if exact else qe.SearchParams(hnsw_ef=args.hnsw_ef)
+    def first_stage(q: np.ndarray, ef: int | None) -> list[int]:
+        """The store's first stage alone: HNSW at ``ef`` where a segment has one, else a scan; ``None``: all scan."""
+        params = qe.SearchParams(exact=True) if ef is None else qe.SearchParams(hnsw_ef=ef)
         request = qe.QueryRequest(
             limit=FIRST_STAGE,
             query=qe.Query.Nearest(_pooled(q).tolist(), using="dense"),
@@ -155,20 +159,31 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
         )
         return [int(str((point.payload or {}).get("id"))) for point in shard.query(request)]
 
+    truth = [np.argsort(-(dense @ _pooled(q)))[:FIRST_STAGE].tolist() for q in queries]
+    efs = sorted(set(args.ef_sweep) | {args.hnsw_ef})
+    variants: list[int | str | None] = ["two-stage", None, *efs]
     for q in queries[:3]:  # warm-up
         store.search(q, k=K)
-        first_stage(q, False)
-        first_stage(q, True)
-    indexed, scanned, two_stage, found, truth, two_ids = [], [], [], [], [], []
-    for q in queries:
-        t, ids = timed(lambda q=q: first_stage(q, False), 1)
-        indexed += t
-        found.append(ids)
-        scanned += timed(lambda q=q: first_stage(q, True), 1)[0]
-        truth.append(np.argsort(-(dense @ _pooled(q)))[:FIRST_STAGE].tolist())
-        t, hits = timed(lambda q=q: store.search(q, k=K), 1)
-        two_stage += t
-        two_ids.append([h.id for h in hits])
+        for ef in (None, *efs):
+            first_stage(q, ef)
+    # each variant runs over all the queries in turn, in alternating order over the rounds, so that the box's load
+    # and the CPU caches treat them alike
+    times: dict[int | str | None, list[float]] = {v: [] for v in variants}
+    found: dict[int | str | None, list[list[Any]]] = {}
+    for round_ in range(args.rounds):
+        for variant in variants if round_ % 2 == 0 else variants[::-1]:
+            ids_per_query = []
+            for q in queries:
+                if variant == "two-stage":
+                    t, hits = timed(lambda q=q: store.search(q, k=K), 1)
+                    ids = [h.id for h in hits]
+                else:
+                    t, ids = timed(lambda q=q, ef=variant: first_stage(q, ef), 1)
+                times[variant] += t
+                ids_per_query.append(ids)
+            found[variant] = ids_per_query
+    two_stage, indexed, scanned = times["two-stage"], times[args.hnsw_ef], times[None]
+    two_ids = found["two-stage"]
     exact_ids = [[h.id for h in store.search(q, k=K, exact=True)] for q in queries[: args.exact_queries]]
     res.update(
         p50_ms=p(two_stage, 50),
@@ -177,8 +192,18 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
         first_stage_scan_p50_ms=p(scanned, 50),
         first_stage_share=p(indexed, 50) / p(two_stage, 50),
         scan_share=p(scanned, 50) / (p(two_stage, 50) - p(indexed, 50) + p(scanned, 50)),
-        first_stage_recall_at_100=recall(found, truth),
+        first_stage_recall_at_100=recall(found[args.hnsw_ef], truth),
+        first_stage_scan_recall_at_100=recall(found[None], truth),
         recall_at_10=recall(two_ids[: len(exact_ids)], exact_ids),
+        ef_sweep=[
+            {
+                "hnsw_ef": ef,
+                "p50_ms": p(times[ef], 50),
+                "speedup_vs_scan": p(scanned, 50) / p(times[ef], 50),
+                "recall_at_100": recall(found[ef], truth),
+            }
+            for ef in efs
+        ],
     )
     store.close()
     size = dir_size(root)
@@ -270,6 +295,14 @@ def _print_scale(rows: list[dict[str, Any]]) -> None:
             f"({r['first_stage_scan_p50_ms'] / r['first_stage_p50_ms']:.1f}x) | {100 * r['first_stage_share']:.0f} % "
             f"(scanned: {100 * r['scan_share']:.0f} %) | {r['first_stage_recall_at_100']:.3f} | {r['recall_at_10']:.3f} |"
         )
+    print("\nFirst stage alone (top-100) by search-time ef: p50 ms (× full scan), recall@100 against exact dense")
+    efs = [s["hnsw_ef"] for s in rows[0]["ef_sweep"]]
+    print("| docs | full scan | " + " | ".join(f"ef {ef}" for ef in efs) + " |")
+    print("|---|---|" + "---|" * len(efs))
+    for r in rows:
+        cells = [f"{s['p50_ms']:.2f} ({s['speedup_vs_scan']:.1f}×), {s['recall_at_100']:.3f}" for s in r["ef_sweep"]]
+        scan = f"{r['first_stage_scan_p50_ms']:.2f}, {r['first_stage_scan_recall_at_100']:.3f}"
+        print(f"| {r['n']:,} | {scan} | " + " | ".join(cells) + " |")
 
 
 def _print_datatypes(rows: list[dict[str, Any]]) -> None:
@@ -295,12 +328,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--segment-mb", type=int, default=512, help="segment_mb of the scale stores")
     parser.add_argument("--pool-factor", type=int, default=None, help="pool_factor of the scale stores (default none)")
     parser.add_argument("--hnsw-ef", type=int, default=None, help="first-stage ef (default: the store's)")
+    parser.add_argument(
+        "--ef-sweep", default="64,128,256,512", help="first-stage ef values also timed alone (comma-separated)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes over the queries per variant")
     parser.add_argument("--json", type=Path, default=CACHE / "scale-results.json")
     parser.add_argument("--tmp", default=None, help="scratch directory for stores (default: system temp)")
     args = parser.parse_args(argv)
     from multivec.store.backend import DEFAULT_HNSW_EF
 
     args.hnsw_ef = args.hnsw_ef or DEFAULT_HNSW_EF
+    args.ef_sweep = [int(v) for v in args.ef_sweep.split(",") if v]
     args.queries = 30 if args.quick else 50
     args.exact_queries = 5 if args.quick else 8
     sizes = [int(s) for s in (args.sizes or ("2000,20000" if args.quick else "2000,20000,100000")).split(",")]
