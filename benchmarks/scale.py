@@ -14,13 +14,17 @@
    vectors and their HNSW graph, payloads, the rest) so that bytes per token can be read without the WAL, whose
    32 MiB segment files are allocated whatever the store holds. ``--pool-factor k`` builds the scale stores with
    ingest-time token pooling (bytes stay per *original* token; recall@10 is then against the pooled store's own
-   exact MaxSim).
+   exact MaxSim). ``--corpus docstrings`` builds the curve from real text instead: unique paragraphs of the
+   docstrings of the installed packages (116k in the dev environment; ``--text-roots`` picks other folders),
+   embedded once with all-MiniLM-L6-v2 token by token (384-d, about 100 paragraphs a second on 2 cores, cached 10k
+   at a time) and queried with the first 32 tokens of 50 held-out paragraphs; at 384-d the HNSW needs
+   ``--segment-mb 2048`` to run at 100k.
 2. **Datatype table** on Cranfield (real MiniLM token vectors, 384-d, cached by ``benchmarks/store.py``):
    float32 / float16 / turbo8 storage: token-vector bytes per token on disk, two-stage p50 and its ratio to float32,
    nDCG@10 (exact and two-stage) against the qrels, recall@10 against float32 exact MaxSim.
 
 Run: ``python benchmarks/scale.py`` (about 25 minutes on a 2-core box), ``--quick`` (2k/20k, about 8 minutes),
-``--only scale|datatypes``, ``--sizes 2000,20000``, ``--pool-factor 3``, ``--json results.json``.
+``--only scale|datatypes``, ``--sizes 2000,20000``, ``--pool-factor 3``, ``--corpus docstrings``, ``--json results.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,8 @@ from benchmarks.store import (
     K,
     cranfield,
     dir_size,
+    docstring_chunks,
+    docstring_paragraphs,
     effective_cores,
     p,
     recall,
@@ -82,7 +89,7 @@ def _disk_parts(root: Path) -> dict[str, int]:
     return parts
 
 
-def _rss_after_open(path: Path) -> dict[str, float]:
+def _rss_after_open(path: Path, dim: int) -> dict[str, float]:
     """RSS (MB) of a fresh process after it opens the store, and after the background warm-up has read it."""
     code = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
@@ -91,11 +98,39 @@ def _rss_after_open(path: Path) -> dict[str, float]:
         "def rss():\n"
         "    for line in open('/proc/self/status'):\n"
         "        if line.startswith('VmRSS'): return int(line.split()[1]) / 1024\n"
-        f"s = MultiVectorStore(F(dim=128), path={str(path)!r}); s.count(); a = rss()\n"
+        f"s = MultiVectorStore(F(dim={dim}), path={str(path)!r}); s.count(); a = rss()\n"
         "s._backend._warmer.wait(); print(a, rss())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return {"rss_open_mb": float(out[0]), "rss_warm_mb": float(out[1])}
+
+
+def _chunks(n: int, args: argparse.Namespace) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
+    """``n`` documents, ``CHUNK_DOCS`` at a time, with about ``args.queries`` queries in all: (documents, queries)."""
+    if args.corpus == "docstrings":
+        # real text: MiniLM token vectors of docstring paragraphs; queries are the first 32 tokens of held-out ones
+        texts = docstring_paragraphs(_text_roots(args))
+        if len(texts) < n + args.queries:
+            raise SystemExit(
+                f"only {len(texts):,} docstring paragraphs under --text-roots; {n + args.queries:,} needed"
+            )
+        queries = [q for chunk in docstring_chunks(texts[-args.queries :], args.queries, max_tokens=34) for q in chunk]
+        for index, docs in enumerate(docstring_chunks(texts[:n], CHUNK_DOCS)):
+            yield docs, queries if index == 0 else []
+        return
+    per_chunk_q = max(1, args.queries // max(1, n // CHUNK_DOCS))
+    for index, start in enumerate(range(0, n, CHUNK_DOCS)):
+        chunk = synthetic("colbert-like", min(CHUNK_DOCS, n - start), 160, False, per_chunk_q, 32, seed=100 + index)
+        yield chunk.docs, chunk.queries
+
+
+def _text_roots(args: argparse.Namespace) -> list[Path]:
+    import site
+    import sysconfig
+
+    if args.text_roots:
+        return [Path(r) for r in args.text_roots.split(",")]
+    return [Path(sysconfig.get_paths()["stdlib"]), *(Path(r) for r in site.getsitepackages())]
 
 
 def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -105,8 +140,9 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
     from multivec.store import MultiVectorStore
 
     root = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.tmp))
+    dim = 384 if args.corpus == "docstrings" else 128
     store = MultiVectorStore(
-        DeterministicFakeMultiVectorEmbedding(dim=128),
+        DeterministicFakeMultiVectorEmbedding(dim=dim),
         path=root,
         multivector_datatype=args.datatype,
         segment_mb=args.segment_mb,
@@ -117,17 +153,16 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
     pooled_docs: list[np.ndarray] = []
     tokens = 0
     written = 0.0
-    per_chunk_q = max(1, args.queries // max(1, n // CHUNK_DOCS))
-    for index, start in enumerate(range(0, n, CHUNK_DOCS)):
-        count = min(CHUNK_DOCS, n - start)
-        chunk = synthetic("colbert-like", count, 160, False, per_chunk_q, 32, seed=100 + index)
-        queries += chunk.queries
-        pooled_docs += [_pooled(d) for d in chunk.docs]
-        tokens += chunk.tokens
+    start = 0
+    for docs, chunk_queries in _chunks(n, args):
+        queries += chunk_queries
+        pooled_docs += [_pooled(d) for d in docs]
+        tokens += sum(len(d) for d in docs)
         began = time.perf_counter()
-        store.add_embeddings(chunk.docs, ids=list(range(start, start + count)))
+        store.add_embeddings(docs, ids=list(range(start, start + len(docs))))
         written += time.perf_counter() - began
-        del chunk
+        start += len(docs)
+        del docs
         gc.collect()
     began = time.perf_counter()
     store.optimize()
@@ -136,6 +171,7 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
     queries = queries[: args.queries]
     res: dict[str, Any] = {
         "n": n,
+        "corpus": args.corpus,
         "tokens": tokens,
         "datatype": args.datatype,
         "segment_mb": args.segment_mb,
@@ -216,7 +252,7 @@ def bench_scale(n: int, args: argparse.Namespace) -> dict[str, Any]:
         token_vector_bytes_per_token=parts["token_vectors"] / tokens,
         disk_parts_bytes_per_token={name: b / tokens for name, b in parts.items()},
     )
-    res.update(_rss_after_open(root))
+    res.update(_rss_after_open(root, dim))
     res["rss_per_doc_kb"] = res["rss_warm_mb"] * 1024 / n
     shutil.rmtree(root, ignore_errors=True)
     return res
@@ -324,6 +360,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="2k and 20k documents only")
     parser.add_argument("--only", default="scale,datatypes")
     parser.add_argument("--sizes", default=None, help="comma-separated document counts (default 2000,20000,100000)")
+    parser.add_argument(
+        "--corpus",
+        choices=("synthetic", "docstrings"),
+        default="synthetic",
+        help="scale-curve documents: synthetic 128-d, or real text (docstring paragraphs of the installed packages, "
+        "MiniLM token vectors, 384-d; embedded once and cached)",
+    )
+    parser.add_argument("--text-roots", default=None, help="comma-separated folders for --corpus docstrings")
     parser.add_argument("--datatype", default="turbo8", help="token-vector storage of the scale stores")
     parser.add_argument("--segment-mb", type=int, default=512, help="segment_mb of the scale stores")
     parser.add_argument("--pool-factor", type=int, default=None, help="pool_factor of the scale stores (default none)")
@@ -357,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         datatypes = bench_datatypes(args)
     if scale:
         print(
-            f"\nScale curve: synthetic ColBERT-like passages, {args.datatype}, segment_mb={args.segment_mb}, "
+            f"\nScale curve: {'real docstring paragraphs (MiniLM, 384-d)' if args.corpus == 'docstrings' else 'synthetic ColBERT-like passages'}, {args.datatype}, segment_mb={args.segment_mb}, "
             f"pool_factor={args.pool_factor}, "
             f"first stage top-{FIRST_STAGE} at ef {args.hnsw_ef}, k={K}"
         )

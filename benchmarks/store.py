@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,27 +134,89 @@ def cranfield(max_tokens: int = 256) -> Corpus:
     return Corpus("cranfield", list(docs), list(queries), note="real: MiniLM tokens, 384-d")
 
 
-def _minilm_tokens(texts: list[str], max_tokens: int) -> list[np.ndarray]:
+def _minilm_tokens(texts: list[str], max_tokens: int, threads: int = 1) -> list[np.ndarray]:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     from multivec.testing.tiny_models import minilm_dir
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     path = minilm_dir()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path).eval()
-    out: list[np.ndarray] = []
+    out: list[np.ndarray] = [np.empty(0)] * len(texts)
+    # batches of similar lengths pad little; each text's vectors go back to its own place
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     with torch.inference_mode():
-        for start in range(0, len(texts), 32):
+        for start in range(0, len(order), 32):
+            picked = order[start : start + 32]
             batch = tokenizer(
-                texts[start : start + 32], padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
+                [texts[i] for i in picked], padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
             )
             hidden = model(**batch).last_hidden_state
-            for row, mask in zip(hidden, batch["attention_mask"], strict=True):
+            for i, row, mask in zip(picked, hidden, batch["attention_mask"], strict=True):
                 n = int(mask.sum())
-                out.append(_unit(row[1 : n - 1].numpy()))  # drop [CLS] and [SEP]
+                out[i] = _unit(row[1 : n - 1].numpy())  # drop [CLS] and [SEP]
     return out
+
+
+def docstring_paragraphs(roots: Sequence[Path]) -> list[str]:
+    """Unique English paragraphs (12-80 words) of the docstrings under ``roots``, in a stable order (cached).
+
+    A real-text corpus of 100k+ passages that needs no download: the docstrings of the installed Python packages
+    (the standard library, NumPy, SciPy, torch, transformers, ... all hold prose). Which packages are installed
+    decides the corpus, so the cache file is named after the roots.
+    """
+    import ast
+    import hashlib
+    import re
+
+    key = hashlib.sha1("\n".join(sorted(str(r) for r in roots)).encode()).hexdigest()[:12]
+    cache = CACHE / f"docstring-paragraphs-{key}.txt"
+    if cache.is_file():
+        return cache.read_text().split("\n")
+    print(f"collecting docstring paragraphs under {len(roots)} roots (once; cached in {cache}) ...", flush=True)
+    seen: set[str] = set()
+    out: list[str] = []
+    for root in roots:
+        for file in sorted(Path(root).rglob("*.py")):
+            try:
+                tree = ast.parse(file.read_text(errors="ignore"))
+            except (SyntaxError, ValueError, OSError, RecursionError):
+                continue
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
+                    continue
+                for para in re.split(r"\n\s*\n", ast.get_docstring(node) or ""):
+                    words = para.split()
+                    if len(words) < 12 or sum(w.isalpha() for w in words) < 0.7 * len(words):
+                        continue  # code, tables, parameter lists
+                    text = " ".join(words[:80])
+                    if text not in seen:
+                        seen.add(text)
+                        out.append(text)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cache.write_text("\n".join(out))
+    return out
+
+
+def docstring_chunks(
+    texts: list[str], chunk: int, max_tokens: int = 128, threads: int = 2
+) -> Iterator[list[np.ndarray]]:
+    """MiniLM token vectors of ``texts``, ``chunk`` texts at a time, each chunk cached (float16) once embedded."""
+    import hashlib
+
+    for start in range(0, len(texts), chunk):
+        key = hashlib.sha1("\n".join(texts[start : start + chunk]).encode()).hexdigest()[:16]
+        cache = CACHE / f"minilm-tokens-{max_tokens}-{key}.npz"  # named by its texts: shared by every n
+        if not cache.is_file():
+            began = time.perf_counter()
+            docs = _minilm_tokens(texts[start : start + chunk], max_tokens, threads)
+            np.savez(cache, flat=np.concatenate(docs).astype(np.float16), lens=[len(d) for d in docs])
+            took = time.perf_counter() - began
+            print(f"  embedded texts {start:,}-{start + len(docs):,} ({len(docs) / took:.0f}/s)", flush=True)
+        z = np.load(cache)
+        yield [_unit(d.astype(np.float32)) for d in np.split(z["flat"], np.cumsum(z["lens"])[:-1])]
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
