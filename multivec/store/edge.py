@@ -48,7 +48,7 @@ Operational rules, from measurements of qdrant-edge 0.9:
 - The first stage (the pooled ``dense`` vector) is an HNSW search in every sealed segment holding at least
   :data:`~multivec.store.backend.FULL_SCAN_POINTS` documents and an exact scan in smaller ones, so small stores keep exact first stages
   and large ones grow sub-linearly; a segment holds ``segment_mb`` MB of vectors, so the HNSW needs a
-  ``segment_mb`` that fits that many documents (docs/scaling.md: 1024 for 20k+ ColBERT passages in ``turbo8``).
+  ``segment_mb`` that fits that many documents (docs/scaling.md: 512 for 20k+ 160-token ColBERT passages in ``turbo8``).
 - Token vectors are mapped lazily (Qdrant's "cold" memory tier), so opening does not wait for them: the engine's
   "cached" tier loads them all first (1.5-2.7 s for 20k ColBERT-like documents on this project's 2-vCPU box, since
   the engine also drops its files from the page cache on close), the cold one opens in 0.2 s. A background
