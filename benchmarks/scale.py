@@ -17,8 +17,8 @@
    exact MaxSim). ``--corpus docstrings`` builds the curve from real text instead: unique paragraphs of the
    docstrings of the installed packages (116k in the dev environment; ``--text-roots`` picks other folders),
    embedded once with all-MiniLM-L6-v2 token by token (384-d, about 100 paragraphs a second on 2 cores, cached 10k
-   at a time) and queried with the first 32 tokens of 50 held-out paragraphs; at 384-d the HNSW needs
-   ``--segment-mb 2048`` to run at 100k.
+   at a time) and queried with the first 32 tokens of 50 held-out paragraphs; the HNSW runs in segments of 20k
+   documents or more (``--segment-mb 512``: 4 segments at 100k; ``2048``: 2).
 2. **Datatype table** on Cranfield (real MiniLM token vectors, 384-d, cached by ``benchmarks/store.py``):
    float32 / float16 / turbo8 storage: token-vector bytes per token on disk, two-stage p50 and its ratio to float32,
    nDCG@10 (exact and two-stage) against the qrels, recall@10 against float32 exact MaxSim.
@@ -61,6 +61,10 @@ from benchmarks.store import (
 )
 
 FIRST_STAGE = 100
+CORPUS_LABELS = {
+    "synthetic": "synthetic ColBERT-like passages",
+    "docstrings": "real docstring paragraphs (MiniLM, 384-d)",
+}
 CHUNK_DOCS = 10_000  # generated and written a chunk at a time: 100k float32 passages would be 8 GB in Python
 
 
@@ -362,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated document counts (default 2000,20000,100000)")
     parser.add_argument(
         "--corpus",
-        choices=("synthetic", "docstrings"),
+        choices=tuple(CORPUS_LABELS),
         default="synthetic",
         help="scale-curve documents: synthetic 128-d, or real text (docstring paragraphs of the installed packages, "
         "MiniLM token vectors, 384-d; embedded once and cached)",
@@ -401,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
         datatypes = bench_datatypes(args)
     if scale:
         print(
-            f"\nScale curve: {'real docstring paragraphs (MiniLM, 384-d)' if args.corpus == 'docstrings' else 'synthetic ColBERT-like passages'}, {args.datatype}, segment_mb={args.segment_mb}, "
+            f"\nScale curve: {CORPUS_LABELS[args.corpus]}, {args.datatype}, segment_mb={args.segment_mb}, "
             f"pool_factor={args.pool_factor}, "
             f"first stage top-{FIRST_STAGE} at ef {args.hnsw_ef}, k={K}"
         )

@@ -196,7 +196,9 @@ def docstring_paragraphs(roots: Sequence[Path]) -> list[str]:
                         seen.add(text)
                         out.append(text)
     CACHE.mkdir(parents=True, exist_ok=True)
-    cache.write_text("\n".join(out))
+    partial = cache.with_suffix(".partial")
+    partial.write_text("\n".join(out))
+    partial.replace(cache)
     return out
 
 
@@ -212,7 +214,10 @@ def docstring_chunks(
         if not cache.is_file():
             began = time.perf_counter()
             docs = _minilm_tokens(texts[start : start + chunk], max_tokens, threads)
-            np.savez(cache, flat=np.concatenate(docs).astype(np.float16), lens=[len(d) for d in docs])
+            CACHE.mkdir(parents=True, exist_ok=True)
+            partial = cache.with_suffix(".partial.npz")  # renamed when complete: a killed run leaves no bad cache
+            np.savez(partial, flat=np.concatenate(docs).astype(np.float16), lens=[len(d) for d in docs])
+            partial.replace(cache)
             took = time.perf_counter() - began
             print(f"  embedded texts {start:,}-{start + len(docs):,} ({len(docs) / took:.0f}/s)", flush=True)
         z = np.load(cache)
